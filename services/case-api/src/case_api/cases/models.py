@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from case_api.db import Base, JsonType, UtcDateTime
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    CLASSIFIED = "classified"
+    DISPATCHED = "dispatched"
+    REPLIED = "replied"
+    CLOSED = "closed"
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_contact_status", "contact_id", "status"),  # threading: the contact's open case
+        Index("ix_cases_status_created", "status", "created_at", "id"),  # queue and list, keyset order
+        Index("ix_cases_created", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    number: Mapped[str] = mapped_column(String(32), unique=True)  # tracking number citizens quote
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.NEW)
+    channel: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str] = mapped_column(String(64))
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id"))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    # Decided by people (confirm/classify/dispatch); empty until then.
+    category_id: Mapped[str | None] = mapped_column(ForeignKey("categories.id"))
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"))
+    request_type: Mapped[str | None] = mapped_column(String(32))
+    # The router's proposal for the first message, shown to the operator.
+    proposed_category_id: Mapped[str | None] = mapped_column(String(64))
+    proposed_department_id: Mapped[str | None] = mapped_column(String(64))
+    proposed_request_type: Mapped[str | None] = mapped_column(String(32))
+    proposal_confidence: Mapped[float | None] = mapped_column(Float)
+    proposal: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_message_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Message(Base):
+    """A message in or out. Platform events are kept too (case_id empty): recorded, never a case."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_case_sent", "case_id", "sent_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)  # idempotency across retries/replays
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("cases.id"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id"))
+    direction: Mapped[str] = mapped_column(String(8), default="in")
+    channel: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str] = mapped_column(String(64))
+    platform_message_id: Mapped[str] = mapped_column(String(160))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    location: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    event: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    raw: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CaseCounter(Base):
+    """Per-day sequence behind tracking numbers; one row update per intake batch, not per case."""
+
+    __tablename__ = "case_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

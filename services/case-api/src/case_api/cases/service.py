@@ -1,0 +1,90 @@
+"""Reading cases: filtered lists with keyset pagination, and one case with its messages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_api.contacts.models import Contact
+
+from .models import Case, Message
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def encode_cursor(case: Case) -> str:
+    return base64.urlsafe_b64encode(f"{case.created_at.isoformat()}|{case.id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, case_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(case_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor("cursor is not one this API issued") from exc
+
+
+def _filtered(
+    query: Select[Any],
+    *,
+    status: str | None,
+    channel: str | None,
+    account_id: str | None,
+    department_id: str | None,
+) -> Select[Any]:
+    if status:
+        query = query.where(Case.status == status)
+    if channel:
+        query = query.where(Case.channel == channel)
+    if account_id:
+        query = query.where(Case.account_id == account_id)
+    if department_id:
+        query = query.where(
+            or_(
+                Case.department_id == department_id,
+                and_(Case.department_id.is_(None), Case.proposed_department_id == department_id),
+            )
+        )
+    return query
+
+
+async def list_cases(
+    session: AsyncSession,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    account_id: str | None = None,
+    department_id: str | None = None,
+) -> tuple[list[Case], int, str | None]:
+    """Newest first. Keyset pagination on (created_at, id) keeps deep pages as fast as the first."""
+    filters = {"status": status, "channel": channel, "account_id": account_id, "department_id": department_id}
+    query = _filtered(select(Case), **filters).order_by(Case.created_at.desc(), Case.id.desc())
+    if cursor:
+        created, case_id = decode_cursor(cursor)
+        query = query.where(or_(Case.created_at < created, and_(Case.created_at == created, Case.id < case_id)))
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    total = (await session.execute(_filtered(select(func.count()).select_from(Case), **filters))).scalar_one()
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], total, next_cursor
+
+
+async def get_case(session: AsyncSession, *, case_id: uuid.UUID) -> tuple[Case, Contact, list[Message]] | None:
+    case = await session.get(Case, case_id)
+    if case is None:
+        return None
+    contact = await session.get(Contact, case.contact_id)
+    assert contact is not None  # foreign key
+    messages = (
+        await session.scalars(select(Message).where(Message.case_id == case_id).order_by(Message.sent_at, Message.id))
+    ).all()
+    return case, contact, list(messages)

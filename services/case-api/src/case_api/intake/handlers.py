@@ -1,0 +1,55 @@
+"""Kafka handler: inbox.routed.v1 → cases. The offset is committed only after the transaction committed."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.contracts.v1 import RoutedMessageRecord
+from shared.kafka import parse_or_dead_letter
+from shared.topics import Topics
+
+from .service import intake_batch
+
+log = structlog.get_logger(__name__)
+
+
+class IntakeHandler:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        topics: Topics,
+        source: str,
+        tz: ZoneInfo,
+    ) -> None:
+        self._sessions = sessions
+        self._producer = producer
+        self._topics = topics
+        self._source = source
+        self._tz = tz
+
+    async def __call__(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        parsed = await parse_or_dead_letter(
+            records,
+            RoutedMessageRecord,
+            producer=self._producer,
+            dead_letter_topic=self._topics.dead_letter,
+            service=self._source,
+        )
+        if not parsed:
+            return
+        async with self._sessions() as session, session.begin():
+            result = await intake_batch(session, [p.value.data for p in parsed], tz=self._tz)
+        log.info(
+            "intake",
+            stored=result.stored,
+            duplicates=result.duplicates,
+            cases_opened=result.cases_opened,
+            events=result.events,
+        )

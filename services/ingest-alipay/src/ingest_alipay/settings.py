@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import CommonSettings, KafkaSettings
+
+
+class Settings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="INBOX_", extra="ignore")
+
+    service_name: str = "ingest-alipay"
+    port: int = 8103
+    max_body_bytes: int = 256 * 1024
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""ingest-wechat: everything about the WeChat official-account platform, in and out."""

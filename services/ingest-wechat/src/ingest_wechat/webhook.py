@@ -1,0 +1,99 @@
+"""`/webhooks/wechat/{account_id}`: the URL handshake (GET) and message pushes (POST)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from shared.accounts import Account
+from shared.contracts.v1 import Channel
+from shared.ingest import BrokerUnavailable, InboundPublisher
+from shared.webhooks import read_limited_body
+
+from . import signature
+from .crypto import WeChatCrypto
+from .errors import BadSignature, MalformedPush
+from .parse import parse_xml, to_inbound
+
+router = APIRouter(prefix="/webhooks/wechat", tags=["webhooks"])
+
+
+def get_account(request: Request, account_id: str) -> Account:
+    account = request.app.state.accounts.get(Channel.WECHAT, account_id)
+    if account is None:
+        raise HTTPException(404, f"no WeChat account {account_id!r} is configured")
+    return account
+
+
+AccountDep = Annotated[Account, Depends(get_account)]
+
+
+def check_signature(account: Account, sig: str | None, timestamp: str | None, nonce: str | None) -> None:
+    if not signature.verify(sig, account.token, timestamp, nonce):
+        raise HTTPException(403, "signature does not match this account's token")
+
+
+@router.get("/{account_id}", response_class=PlainTextResponse, summary="URL verification handshake")
+async def handshake(
+    account: AccountDep,
+    signature_: Annotated[str | None, Query(alias="signature")] = None,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+    echostr: str | None = None,
+) -> PlainTextResponse:
+    check_signature(account, signature_, timestamp, nonce)
+    if echostr is None:
+        raise HTTPException(400, "echostr is missing")
+    return PlainTextResponse(echostr)
+
+
+@router.post("/{account_id}", response_class=PlainTextResponse, summary="Message and event pushes")
+async def push(
+    request: Request,
+    account: AccountDep,
+    signature_: Annotated[str | None, Query(alias="signature")] = None,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+    encrypt_type: str | None = None,
+    msg_signature: str | None = None,
+) -> Response:
+    received_at = datetime.now(UTC)
+    body = await read_limited_body(request, request.app.state.settings.max_body_bytes)
+    check_signature(account, signature_, timestamp, nonce)
+    try:
+        fields = parse_xml(body)
+        if encrypt_type and encrypt_type.lower() == "aes":
+            if not account.encoding_aes_key:
+                raise HTTPException(400, "encrypted push, but this account has no encoding_aes_key configured")
+            crypto = WeChatCrypto(
+                token=account.token or "",
+                encoding_aes_key=account.encoding_aes_key,
+                app_id=account.app_id or "",
+            )
+            if "Encrypt" not in fields:
+                raise MalformedPush("encrypt_type=aes but no <Encrypt> element")
+            raw = crypto.decrypt(
+                msg_signature=msg_signature,
+                timestamp=timestamp or "",
+                nonce=nonce or "",
+                encrypted=fields["Encrypt"],
+            )
+            fields = parse_xml(raw)
+        else:
+            raw = body.decode("utf-8")
+        message = to_inbound(fields, account_id=account.id, raw=raw, received_at=received_at)
+    except BadSignature as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except (MalformedPush, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"malformed WeChat push: {exc}") from exc
+    publisher: InboundPublisher = request.app.state.publisher
+    try:
+        await publisher.publish(message, trace=request.headers.get("traceparent"))
+    except BrokerUnavailable as exc:
+        # Not stored: a 5xx makes WeChat retry instead of the citizen's message being lost.
+        raise HTTPException(503, "message could not be stored, retry later") from exc
+    # "success" acknowledges without a passive reply, in plaintext and in safe mode alike.
+    return PlainTextResponse("success")

@@ -1,0 +1,6 @@
+from shared.serve import serve
+
+from .settings import get_settings
+
+settings = get_settings()
+serve("ingest_weibo.main:create_app", settings, port=settings.port)

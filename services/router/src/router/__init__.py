@@ -1,0 +1,1 @@
+"""router: classifies every inbound message and proposes the department that owns it."""

@@ -1,0 +1,120 @@
+"""Routed messages become contacts, cases and messages: threading, idempotency, tracking numbers."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo
+
+from case_api.cases.models import Case, CaseStatus, Message
+from case_api.contacts.models import Contact
+from case_api.intake.service import intake_batch
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.contracts.v1 import Channel, MessageKind
+from tests.case_api.factories import routed
+
+TZ = ZoneInfo("Asia/Shanghai")
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def intake(sessions: Sessions, batch: list) -> object:  # type: ignore[type-arg]
+    async with sessions() as session, session.begin():
+        return await intake_batch(session, batch, tz=TZ)
+
+
+async def count(sessions: Sessions, model: type) -> int:
+    async with sessions() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def cases(sessions: Sessions) -> list[Case]:
+    async with sessions() as session:
+        return list((await session.scalars(select(Case).order_by(Case.number))).all())
+
+
+async def test_a_message_opens_a_case_with_the_proposal(sessions: Sessions) -> None:
+    result = await intake(sessions, [routed("m1")])
+    assert result.cases_opened == 1  # type: ignore[attr-defined]
+    [case] = await cases(sessions)
+    assert case.status == CaseStatus.NEW
+    assert re.fullmatch(r"\d{8}-\d{5}", case.number)
+    assert case.proposed_department_id == "housing"
+    assert case.proposal is not None and case.proposal["explanation"].startswith("keyword rule")
+    assert case.department_id is None  # people dispatch; the router only proposes
+    assert case.subject == "小区物业乱收费"
+    assert case.message_count == 1
+
+
+async def test_follow_ups_from_the_same_contact_attach_to_the_open_case(sessions: Sessions) -> None:
+    await intake(sessions, [routed("m1"), routed("m2", text="还没人处理")])
+    await intake(sessions, [routed("m3", text="第三次反映")])
+    [case] = await cases(sessions)
+    assert case.message_count == 3
+    async with sessions() as session:
+        texts = (
+            await session.scalars(select(Message.text).where(Message.case_id == case.id).order_by(Message.sent_at))
+        ).all()
+    assert texts == ["小区物业乱收费", "还没人处理", "第三次反映"]
+
+
+async def test_other_contacts_channels_and_accounts_get_their_own_cases(sessions: Sessions) -> None:
+    await intake(
+        sessions,
+        [
+            routed("m1", sender="a"),
+            routed("m2", sender="b"),
+            routed("m3", sender="a", channel=Channel.WEIBO, account="city-weibo"),
+            routed("m4", sender="a", account="district-wechat"),
+        ],
+    )
+    assert len(await cases(sessions)) == 4
+    assert await count(sessions, Contact) == 4
+
+
+async def test_replayed_and_duplicated_records_create_nothing_twice(sessions: Sessions) -> None:
+    first = await intake(sessions, [routed("m1"), routed("m1")])
+    again = await intake(sessions, [routed("m1"), routed("m2")])
+    assert (first.stored, first.duplicates) == (1, 1)  # type: ignore[attr-defined]
+    assert (again.stored, again.duplicates) == (1, 1)  # type: ignore[attr-defined]
+    assert await count(sessions, Message) == 2
+    assert len(await cases(sessions)) == 1
+
+
+async def test_after_closure_a_new_message_opens_a_new_case(sessions: Sessions) -> None:
+    await intake(sessions, [routed("m1")])
+    async with sessions() as session, session.begin():
+        await session.execute(update(Case).values(status=CaseStatus.CLOSED))
+    await intake(sessions, [routed("m2", text="又出现了")])
+    first, second = await cases(sessions)
+    assert first.status == CaseStatus.CLOSED and second.status == CaseStatus.NEW
+    assert second.subject == "又出现了"
+
+
+async def test_platform_events_are_recorded_but_open_no_case(sessions: Sessions) -> None:
+    result = await intake(sessions, [routed("e1", kind=MessageKind.EVENT)])
+    assert result.events == 1  # type: ignore[attr-defined]
+    assert await cases(sessions) == []
+    async with sessions() as session:
+        message = (await session.scalars(select(Message))).one()
+    assert message.case_id is None and message.event == {"name": "subscribe"}
+
+
+async def test_tracking_numbers_are_unique_and_sequential(sessions: Sessions) -> None:
+    await intake(sessions, [routed(f"m{i}", sender=f"s{i}") for i in range(5)])
+    await intake(sessions, [routed(f"m{i}", sender=f"s{i}") for i in range(5, 8)])
+    numbers = [c.number for c in await cases(sessions)]
+    assert len(set(numbers)) == 8
+    assert [int(n.split("-")[1]) for n in numbers] == list(range(1, 9))
+
+
+async def test_a_failed_batch_leaves_nothing_behind(sessions: Sessions) -> None:
+    async with sessions() as session:
+        try:
+            async with session.begin():
+                await intake_batch(session, [routed("m1")], tz=TZ)
+                raise RuntimeError("broker went away before commit")
+        except RuntimeError:
+            pass
+    assert await count(sessions, Message) == 0
+    assert await cases(sessions) == []

@@ -1,0 +1,84 @@
+"""The whole product as `make run` starts it: Tansu, migrations, five service processes, on free ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from inbox_dev.demo_keys import ensure_demo_keys
+from inbox_dev.ports import free_port
+from inbox_dev.simulator.wechat import WeChatAccount
+from inbox_dev.stack import DEFAULT_SERVICES, Service, Stack
+
+WECHAT = WeChatAccount(
+    token="e2e-token",
+    app_id="wxe2e00000000001",
+    encoding_aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+)
+WEIBO_SECRET = "e2e-weibo-secret"
+ALIPAY_APP_ID = "2021000000000099"
+
+
+@dataclass
+class RunningStack:
+    stack: Stack
+    ports: dict[str, int]
+    alipay_platform_key: RSAPrivateKey
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+
+@pytest.fixture(scope="package")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    work = tmp_path_factory.mktemp("stack")
+    keys = ensure_demo_keys(work / "keys")
+    accounts = work / "accounts.yaml"
+    accounts.write_text(
+        "accounts:\n"
+        f"  - {{id: city-wechat, channel: wechat, name: 微信, token: {WECHAT.token}, app_id: {WECHAT.app_id},"
+        f" encoding_aes_key: {WECHAT.encoding_aes_key}}}\n"
+        f"  - {{id: city-weibo, channel: weibo, name: 微博, app_secret: {WEIBO_SECRET}, access_token: t}}\n"
+        f"  - {{id: city-alipay, channel: alipay, name: 支付宝, app_id: '{ALIPAY_APP_ID}',"
+        f" app_private_key_file: {keys / 'alipay-app-private.pem'},"
+        f" alipay_public_key_file: {keys / 'alipay-platform-public.pem'}}}\n",
+        encoding="utf-8",
+    )
+    services = tuple(Service(s.name, s.module, free_port()) for s in DEFAULT_SERVICES)
+    stack = Stack(
+        services=services,
+        broker_port=free_port(),
+        log_dir=work / "log",
+        echo=False,
+        env={
+            "INBOX_ACCOUNTS_FILE": str(accounts),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'inbox.db'}",
+            "KAFKA_TOPIC_PREFIX": f"e2e{uuid.uuid4().hex[:6]}.",
+            "KAFKA_SESSION_TIMEOUT_MS": "2000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+            "KAFKA_FETCH_MAX_WAIT_MS": "20",
+        },
+    )
+    try:
+        stack.start(timeout=60)
+    except Exception:
+        stack.stop()
+        for log in sorted((work / "log").glob("*.log")):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+        raise
+    platform_key = serialization.load_pem_private_key((keys / "alipay-platform-private.pem").read_bytes(), None)
+    assert isinstance(platform_key, RSAPrivateKey)
+    yield RunningStack(stack, {s.name: s.port for s in services}, platform_key)
+    stack.stop()
+    for name, process in stack.processes.items():
+        assert process.returncode is not None, f"{name} did not stop"
+
+
+@pytest.fixture
+def stack_logs(running: RunningStack) -> Path:
+    return running.stack.log_dir

@@ -1,0 +1,213 @@
+"""Gateway notifies as Alipay posts them: GBK form bodies, signed, with biz_content XML."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import quote, urlencode
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from ingest_alipay.errors import BadSignature, MalformedNotify
+from ingest_alipay.notify import SERVICE_MESSAGE, decode_form, notify_charset, parse_message
+from ingest_alipay.signature import sign, signing_content, verify_notify
+
+from shared.contracts.v1 import Channel, MessageKind, PlatformEvent
+
+RECEIVED = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+
+# The text message captured from a real account (alipay.md), content changed to a citizen's report.
+TEXT_MESSAGE = (
+    "<XML><Text><Content><![CDATA[你好，小区门口路灯坏了]]></Content></Text>"
+    "<FromAlipayUserId><![CDATA[2088102286952333]]></FromAlipayUserId>"
+    "<AppId><![CDATA[2016010601068750]]></AppId><MsgType><![CDATA[text]]></MsgType>"
+    "<CreateTime><![CDATA[1452082447533]]></CreateTime>"
+    "<FromUserId><![CDATA[20881039297032193307797420113333]]></FromUserId>"
+    "<MsgId><![CDATA[160106501407000001]]></MsgId>"
+    '<UserInfo><![CDATA[{"logon_id":"xzz***@sina.com","user_name":"*小明"}]]></UserInfo></XML>'
+)
+
+
+def event_xml(event_type: str, action_param: str = "", *, msg_id: str = "") -> str:
+    return (
+        "<XML><AppId><![CDATA[2016010601068750]]></AppId><MsgType><![CDATA[event]]></MsgType>"
+        f"<EventType><![CDATA[{event_type}]]></EventType><ActionParam><![CDATA[{action_param}]]></ActionParam>"
+        "<FromUserId><![CDATA[20881039297032193307797420113333]]></FromUserId>"
+        "<FromAlipayUserId><![CDATA[2088102286952333]]></FromAlipayUserId>"
+        f"<CreateTime>1452082447533</CreateTime>{f'<MsgId>{msg_id}</MsgId>' if msg_id else ''}</XML>"
+    )
+
+
+def gbk_notify(alipay_key: RSAPrivateKey, biz_content: str = TEXT_MESSAGE) -> tuple[dict[str, str], bytes]:
+    """Parameters and the form body, signed and percent-encoded in GBK as Alipay's gateway does."""
+    params = {"service": SERVICE_MESSAGE, "sign_type": "RSA2", "charset": "GBK", "biz_content": biz_content}
+    content = signing_content(params, exclude_sign_type=False)
+    params["sign"] = sign(content, alipay_key, sign_type="RSA2", charset="GBK")
+    return params, urlencode(params, encoding="gbk").encode("ascii")
+
+
+# --- the form body --------------------------------------------------------------------------------
+
+
+def test_a_gbk_body_decodes_and_its_signature_verifies(alipay_key: RSAPrivateKey) -> None:
+    params, body = gbk_notify(alipay_key)
+    assert b"%C4%E3%BA%C3" in body  # "你好" percent-encoded as GBK, not UTF-8
+
+    decoded = decode_form(body, "utf-8")  # the form's own charset field wins over the header
+
+    assert decoded == params
+    verify_notify(decoded, alipay_key.public_key(), charset=notify_charset(decoded, "utf-8"))
+
+
+def test_a_tampered_body_fails_verification(alipay_key: RSAPrivateKey) -> None:
+    _, body = gbk_notify(alipay_key)
+    tampered = body.replace(b"%C4%E3%BA%C3", quote("您好", encoding="gbk").encode())
+    decoded = decode_form(tampered, None)
+    assert "您好" in decoded["biz_content"]
+    with pytest.raises(BadSignature):
+        verify_notify(decoded, alipay_key.public_key(), charset="GBK")
+
+
+def test_the_content_type_charset_applies_when_the_form_has_none() -> None:
+    body = urlencode({"service": SERVICE_MESSAGE, "sign": "c2ln", "biz_content": "路灯"}, encoding="gbk")
+    assert decode_form(body.encode(), "GBK")["biz_content"] == "路灯"
+    assert notify_charset({}, "GBK") == "GBK"
+    assert notify_charset({}, None) == "utf-8"
+
+
+def test_utf8_is_the_default() -> None:
+    body = urlencode({"service": SERVICE_MESSAGE, "sign": "c2ln", "biz_content": "路灯"})
+    assert decode_form(body.encode(), None)["biz_content"] == "路灯"
+
+
+def test_bytes_invalid_in_the_charset_are_malformed() -> None:
+    body = b"service=x&sign=c2ln&charset=GBK&biz_content=%FF%FF"
+    with pytest.raises(MalformedNotify, match="not valid GBK"):
+        decode_form(body, None)
+    with pytest.raises(MalformedNotify, match="not valid utf-8"):
+        decode_form(b"service=x&sign=c2ln&biz_content=%C4%E3", None)
+
+
+def test_an_unknown_charset_is_malformed() -> None:
+    with pytest.raises(MalformedNotify, match="unknown charset 'KLINGON'"):
+        decode_form(b"service=x&sign=c2ln&charset=KLINGON", None)
+
+
+@pytest.mark.parametrize(("body", "missing"), [(b"sign=c2ln&biz_content=x", "service"), (b"service=x", "sign")])
+def test_a_body_without_service_or_sign_is_malformed(body: bytes, missing: str) -> None:
+    with pytest.raises(MalformedNotify, match=f"missing {missing}"):
+        decode_form(body, None)
+
+
+def test_a_repeated_parameter_is_malformed() -> None:
+    with pytest.raises(MalformedNotify, match="'biz_content' appears twice"):
+        decode_form(b"service=x&sign=c2ln&biz_content=a&biz_content=b", None)
+
+
+# --- the biz_content XML --------------------------------------------------------------------------
+
+
+def test_a_text_message() -> None:
+    message = parse_message(TEXT_MESSAGE, account_id="city-hall", received_at=RECEIVED)
+
+    assert message.channel is Channel.ALIPAY
+    assert message.kind is MessageKind.TEXT and message.is_citizen_message
+    assert message.text == "你好，小区门口路灯坏了"
+    assert message.sender_id == "2088102286952333"  # FromAlipayUserId: the id replies are sent to
+    assert "20881039297032193307797420113333" in message.raw  # FromUserId stays on record
+    assert message.sender_name == "*小明"
+    assert message.recipient_id == "2016010601068750"
+    assert message.platform_message_id == "160106501407000001"
+    assert message.sent_at == datetime(2016, 1, 6, 12, 14, 7, 533000, tzinfo=UTC)  # CreateTime in ms
+    assert message.received_at == RECEIVED
+    assert (message.raw, message.raw_format) == (TEXT_MESSAGE, "xml")
+
+
+def test_from_user_id_is_the_sender_when_the_alipay_user_id_is_absent() -> None:
+    xml = TEXT_MESSAGE.replace("<FromAlipayUserId><![CDATA[2088102286952333]]></FromAlipayUserId>", "")
+    assert parse_message(xml, account_id="a", received_at=RECEIVED).sender_id == "20881039297032193307797420113333"
+
+
+def test_a_broken_user_info_loses_only_the_name() -> None:
+    xml = TEXT_MESSAGE.replace('"user_name":"*小明"}', '"user_name":')
+    assert parse_message(xml, account_id="a", received_at=RECEIVED).sender_name is None
+
+
+@pytest.mark.parametrize(
+    ("event_type", "action_param", "expected"),
+    [
+        ("follow", "", PlatformEvent(name="follow")),
+        ("unfollow", "", PlatformEvent(name="unfollow")),
+        ("click", "report_streetlight", PlatformEvent(name="click", key="report_streetlight")),
+        (
+            "enter",
+            '{"scene":{"sceneId":"1234"}}',
+            PlatformEvent(name="enter", key='{"scene":{"sceneId":"1234"}}'),
+        ),
+        ("verifygw", "", PlatformEvent(name="verifygw")),
+    ],
+)
+def test_events(event_type: str, action_param: str, expected: PlatformEvent) -> None:
+    message = parse_message(event_xml(event_type, action_param), account_id="a", received_at=RECEIVED)
+
+    assert message.kind is MessageKind.EVENT and not message.is_citizen_message
+    assert message.event == expected
+    # No MsgId: the key alipay.md dedupes events by, identical when Alipay retries the same event.
+    assert message.platform_message_id == f"20881039297032193307797420113333:1452082447533:{event_type}"
+
+
+def test_an_event_type_in_capitals_is_lower_cased() -> None:
+    message = parse_message(event_xml("CLICK", "k"), account_id="a", received_at=RECEIVED)
+    assert message.event == PlatformEvent(name="click", key="k")
+
+
+def test_an_event_with_a_msg_id_keeps_it() -> None:
+    message = parse_message(event_xml("click", "k", msg_id="999"), account_id="a", received_at=RECEIVED)
+    assert message.platform_message_id == "999"
+
+
+def test_an_unknown_message_type_is_recorded_not_rejected() -> None:
+    xml = TEXT_MESSAGE.replace("<![CDATA[text]]>", "<![CDATA[image]]>").replace(
+        "<Text><Content><![CDATA[你好，小区门口路灯坏了]]></Content></Text>",
+        "<Image><MediaId>m1</MediaId></Image>",
+    )
+    message = parse_message(xml, account_id="a", received_at=RECEIVED)
+
+    assert message.kind is MessageKind.EVENT
+    assert message.event == PlatformEvent(name="unknown:image")
+    assert message.platform_message_id == "160106501407000001"
+    assert "<MediaId>m1</MediaId>" in message.raw
+
+
+BILLION_LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+    "<XML><MsgType>text</MsgType><Text><Content>&lol3;</Content></Text></XML>"
+)
+EXTERNAL_ENTITY = (
+    '<?xml version="1.0"?><!DOCTYPE XML [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    "<XML><MsgType>text</MsgType><Text><Content>&xxe;</Content></Text></XML>"
+)
+
+
+@pytest.mark.parametrize("xml", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
+def test_entities_are_refused(xml: str) -> None:
+    with pytest.raises(MalformedNotify, match="DTD or entities is refused"):
+        parse_message(xml, account_id="a", received_at=RECEIVED)
+
+
+@pytest.mark.parametrize(
+    ("xml", "reason"),
+    [
+        ("", "empty biz_content"),
+        ("<XML><MsgType>text", "not well-formed"),
+        ("<root/>", "expected <XML>"),
+        (TEXT_MESSAGE.replace("FromUserId", "X").replace("FromAlipayUserId", "Y"), "missing FromUserId"),
+        (TEXT_MESSAGE.replace("<MsgType><![CDATA[text]]></MsgType>", ""), "missing MsgType"),
+        (TEXT_MESSAGE.replace("1452082447533", "yesterday"), "not a millisecond timestamp"),
+        (event_xml("").replace("<EventType><![CDATA[]]></EventType>", ""), "without EventType"),
+    ],
+)
+def test_unreadable_biz_content_is_malformed(xml: str, reason: str) -> None:
+    with pytest.raises(MalformedNotify, match=reason):
+        parse_message(xml, account_id="a", received_at=RECEIVED)

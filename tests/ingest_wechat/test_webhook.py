@@ -1,0 +1,162 @@
+"""The WeChat webhook against a real broker: what the platform sees, and what lands on inbox.messages.v1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from inbox_dev.simulator.wechat import WeChatAccount, message_xml, push, signed_query, text_xml
+from ingest_wechat.main import create_app
+from ingest_wechat.settings import Settings
+
+from shared.contracts.v1 import InboundMessageRecord, MessageKind
+from shared.settings import KafkaSettings
+from tests.asgi import serving
+from tests.kafka_helpers import read_topic
+
+ACCOUNT = WeChatAccount(
+    token="tok-123", app_id="wx1234567890abcd", encoding_aes_key="kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+)
+URL = "/webhooks/wechat/city"
+
+
+@pytest.fixture
+def accounts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(
+        "accounts:\n"
+        f"  - {{id: city, channel: wechat, name: 城市服务, token: {ACCOUNT.token}, app_id: {ACCOUNT.app_id},"
+        f" encoding_aes_key: {ACCOUNT.encoding_aes_key}}}\n"
+        "  - {id: plain, channel: wechat, name: 无加密, token: tok-plain, app_id: wxplain}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+async def client(kafka_settings: KafkaSettings, accounts_file: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(accounts_file=accounts_file, kafka=kafka_settings, max_body_bytes=4096)
+    async with serving(create_app(settings)) as c:
+        yield c
+
+
+async def records(kafka_settings: KafkaSettings, expect: int, timeout: float = 5.0) -> list[InboundMessageRecord]:
+    raw = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=expect, timeout=timeout)
+    return [InboundMessageRecord.from_bytes(r.value) for r in raw]
+
+
+async def test_handshake_echoes_echostr(client: httpx.AsyncClient) -> None:
+    response = await client.get(URL, params=signed_query(ACCOUNT) | {"echostr": "5837397520665436492"})
+    assert response.status_code == 200
+    assert response.text == "5837397520665436492"
+
+
+async def test_handshake_with_a_bad_signature_is_403(client: httpx.AsyncClient) -> None:
+    query = signed_query(ACCOUNT) | {"echostr": "x", "signature": "0" * 40}
+    response = await client.get(URL, params=query)
+    assert response.status_code == 403
+    assert "signature" in response.json()["detail"]
+
+
+async def test_unknown_account_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/webhooks/wechat/nobody", params=signed_query(ACCOUNT) | {"echostr": "x"})
+    assert response.status_code == 404
+    assert "nobody" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "compatible", "safe"])
+async def test_text_push_is_produced_then_acknowledged(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings, mode: str
+) -> None:
+    query, body = push(
+        ACCOUNT,
+        text_xml(ACCOUNT, sender="oCitizen1", text="小区门口垃圾三天没人清运", msg_id=1001),
+        mode=mode,
+    )
+    response = await client.post(URL, params=query, content=body)
+    assert response.status_code == 200
+    assert response.text == "success"
+    [record] = await records(kafka_settings, 1)
+    assert record.data.kind is MessageKind.TEXT
+    assert record.data.text == "小区门口垃圾三天没人清运"
+    assert record.data.account_id == "city"
+    assert record.data.platform_message_id == "1001"
+    assert record.source == "ingest-wechat"
+
+
+async def test_a_platform_retry_produces_no_second_record(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    xml = text_xml(ACCOUNT, sender="oCitizen2", text="路灯不亮", msg_id=2002)
+    for _ in range(3):  # WeChat tries three times when it does not hear back in 5 s
+        query, body = push(ACCOUNT, xml)
+        assert (await client.post(URL, params=query, content=body)).text == "success"
+    assert len(await records(kafka_settings, 2, timeout=1.5)) == 1
+
+
+async def test_forged_signature_is_403_and_produces_nothing(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    query, body = push(ACCOUNT, text_xml(ACCOUNT, sender="oForger", text="伪造", msg_id=3003))
+    query["signature"] = "f" * 40
+    response = await client.post(URL, params=query, content=body)
+    assert response.status_code == 403
+    assert await records(kafka_settings, 1, timeout=1.0) == []
+
+
+async def test_safe_mode_with_a_forged_msg_signature_is_403(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    query, body = push(ACCOUNT, text_xml(ACCOUNT, sender="oForger", text="伪造", msg_id=3004), mode="safe")
+    query["msg_signature"] = "0" * 40
+    assert (await client.post(URL, params=query, content=body)).status_code == 403
+    assert await records(kafka_settings, 1, timeout=1.0) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"this is not xml", "well-formed"),
+        (b"<xml><MsgType>text</MsgType></xml>", "FromUserName"),
+        (b"", "empty"),
+    ],
+)
+async def test_malformed_body_is_400_with_the_reason(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings, body: bytes, reason: str
+) -> None:
+    response = await client.post(URL, params=signed_query(ACCOUNT), content=body)
+    assert response.status_code == 400
+    assert reason in response.json()["detail"]
+    assert await records(kafka_settings, 1, timeout=0.5) == []
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    xml = text_xml(ACCOUNT, sender="oBig", text="长" * 5000, msg_id=4004)
+    query, body = push(ACCOUNT, xml)
+    response = await client.post(URL, params=query, content=body)
+    assert response.status_code == 413
+
+
+async def test_encrypted_push_to_an_account_without_a_key_is_400(client: httpx.AsyncClient) -> None:
+    plain = WeChatAccount(token="tok-plain", app_id="wxplain", encoding_aes_key=ACCOUNT.encoding_aes_key)
+    query, body = push(plain, text_xml(plain, sender="o1", text="x", msg_id=5005), mode="safe")
+    response = await client.post("/webhooks/wechat/plain", params=query, content=body)
+    assert response.status_code == 400
+    assert "encoding_aes_key" in response.json()["detail"]
+
+
+async def test_events_are_produced_as_events(client: httpx.AsyncClient, kafka_settings: KafkaSettings) -> None:
+    xml = message_xml(ACCOUNT, sender="oFan", msg_type="event", fields={"Event": "subscribe", "EventKey": ""})
+    query, body = push(ACCOUNT, xml)
+    assert (await client.post(URL, params=query, content=body)).text == "success"
+    [record] = await records(kafka_settings, 1)
+    assert record.data.kind is MessageKind.EVENT
+    assert record.data.event is not None and record.data.event.name == "subscribe"
+
+
+async def test_health_is_ok_with_the_broker_up(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"broker": "ok"}

@@ -1,0 +1,64 @@
+"""`inbox-dev run`: the whole product on the embedded defaults, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from types import FrameType
+
+from .demo_keys import ensure_demo_keys
+from .stack import Stack
+
+
+def run(args: argparse.Namespace) -> int:
+    stack = Stack(broker_port=None if args.external_broker else args.broker_port)
+    stopping = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        stack.start()
+        print("\nThe inbox is running (Ctrl-C stops everything):", *stack.urls(), sep="\n  ", flush=True)
+        print(
+            "  webhooks: POST /webhooks/<wechat|weibo|alipay>/<account id>;  cases: GET /api/v1/cases\n",
+            flush=True,
+        )
+        while not stopping:
+            if dead := stack.exited():
+                print(
+                    f"\n{', '.join(dead)} stopped unexpectedly; stopping the rest.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return 1
+            time.sleep(0.5)
+        return 0
+    except Exception as exc:
+        print(f"could not start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        print("stopping…", flush=True)
+        stack.stop()
+        print("stopped.", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="inbox-dev")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="start broker, migrations and all services")
+    run_parser.add_argument("--broker-port", type=int, default=9092)
+    run_parser.add_argument(
+        "--external-broker", action="store_true", help="use KAFKA_BOOTSTRAP_SERVERS instead of starting Tansu"
+    )
+    sub.add_parser("demo-keys", help="create RSA keys for the demo Alipay account under var/demo-keys")
+    args = parser.parse_args()
+    if args.command == "demo-keys":
+        print(f"demo keys in {ensure_demo_keys()}")
+        return
+    sys.exit(run(args))
