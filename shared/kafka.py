@@ -20,6 +20,7 @@ from aiokafka.structs import OffsetAndMetadata
 from pydantic import BaseModel, ValidationError
 
 from .settings import KafkaSettings
+from .topics import dead_letter_topic
 
 log = structlog.get_logger(__name__)
 
@@ -96,10 +97,9 @@ async def parse_or_dead_letter(
     model: type[ModelT],
     *,
     producer: AIOKafkaProducer,
-    dead_letter_topic: str,
     service: str,
 ) -> list[Parsed[ModelT]]:
-    """Parse each record; one that cannot be parsed goes to the dead-letter topic with the reason, never dropped."""
+    """Parse each record; one that cannot be parsed goes to `<topic>.dlq` with the reason, never dropped."""
     good: list[Parsed[ModelT]] = []
     bad: list[tuple[ConsumerRecord[Any, Any], str]] = []
     for record in records:
@@ -116,7 +116,9 @@ async def parse_or_dead_letter(
             ("original_offset", str(record.offset).encode()),
             ("consumer", service.encode()),
         ]
-        await producer.send_and_wait(dead_letter_topic, value=record.value, key=record.key, headers=headers)
+        await producer.send_and_wait(
+            dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+        )
     return good
 
 

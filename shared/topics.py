@@ -9,9 +9,14 @@ INBOX_ROUTED = "inbox.routed.v1"
 CASE_EVENTS = "case.events.v1"
 OUTBOUND_REPLIES = "outbound.replies.v1"
 OUTBOUND_RECEIPTS = "outbound.receipts.v1"
-DEAD_LETTER = "inbox.deadletter.v1"  # records a consumer could not parse, with the reason in headers
+DLQ_SUFFIX = ".dlq"  # `<topic>.dlq`: records a consumer could not parse or process, with the reason in headers
 
-ALL_TOPICS = (INBOX_MESSAGES, INBOX_ROUTED, CASE_EVENTS, OUTBOUND_REPLIES, OUTBOUND_RECEIPTS, DEAD_LETTER)
+ALL_TOPICS = (INBOX_MESSAGES, INBOX_ROUTED, CASE_EVENTS, OUTBOUND_REPLIES, OUTBOUND_RECEIPTS)
+CONSUMED_TOPICS = (INBOX_MESSAGES, INBOX_ROUTED, OUTBOUND_REPLIES, OUTBOUND_RECEIPTS)
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}{DLQ_SUFFIX}"
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,6 @@ class Topics:
     def outbound_receipts(self) -> str:
         return self._name(OUTBOUND_RECEIPTS)
 
-    @property
-    def dead_letter(self) -> str:
-        return self._name(DEAD_LETTER)
-
     def all(self) -> list[str]:
-        return [self._name(t) for t in ALL_TOPICS]
+        """Every topic including the dead-letter topics of those we consume."""
+        return [self._name(t) for t in ALL_TOPICS] + [dead_letter_topic(self._name(t)) for t in CONSUMED_TOPICS]

@@ -59,7 +59,7 @@ async def test_routes_messages_and_dead_letters_garbage(kafka_settings: KafkaSet
     settings = Settings(kafka=kafka_settings, taxonomy_file=Path("config/taxonomy.yaml"))
     async with serving(create_app(settings)) as client:
         routed_raw = await read_topic(kafka_settings, kafka_settings.topics.inbox_routed, expect=2)
-        dead = await read_topic(kafka_settings, kafka_settings.topics.dead_letter, expect=1)
+        dead = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages + ".dlq", expect=1)
         health = await client.get("/healthz")
         metrics = (await client.get("/metrics")).text
     routed = [RoutedMessageRecord.from_bytes(r.value) for r in routed_raw]

@@ -39,6 +39,10 @@ DEFAULT_SERVICES = (
     Service("ingest-alipay", "ingest_alipay", 8103),
 )
 
+# Group membership with Kafka's defaults takes 5 s to join; on the local broker these make start-up and
+# takeover quick (KAFKA-LOCAL.md). Anything set in the environment wins.
+LOCAL_KAFKA = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "300", "KAFKA_FETCH_MAX_WAIT_MS": "20"}
+
 _COLOURS = ("\033[36m", "\033[35m", "\033[32m", "\033[33m", "\033[34m", "\033[31m")
 
 
@@ -54,7 +58,7 @@ class Stack:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def _env(self) -> dict[str, str]:
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env = {**LOCAL_KAFKA, **os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         if self.broker is not None:
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.bootstrap_servers
         return env

@@ -32,7 +32,6 @@ class RouteHandler:
             records,
             InboundMessageRecord,
             producer=self._producer,
-            dead_letter_topic=self._topics.dead_letter,
             service=self._source,
         )
         out: list[tuple[str, bytes]] = []

@@ -39,7 +39,6 @@ class IntakeHandler:
             records,
             RoutedMessageRecord,
             producer=self._producer,
-            dead_letter_topic=self._topics.dead_letter,
             service=self._source,
         )
         if not parsed:
