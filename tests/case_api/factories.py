@@ -2,6 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import httpx
+
+from case_api.cases.deadlines import WallClockPolicy
+
 from shared.contracts.v1 import (
     Channel,
     DecidedBy,
@@ -52,3 +56,12 @@ def routed(
         else RoutingDecision(decided_by=DecidedBy.SKIPPED if kind is MessageKind.EVENT else DecidedBy.NONE)
     )
     return RoutedMessage(message=message, decision=decision)
+
+
+POLICY = WallClockPolicy(first_response=timedelta(hours=1), resolution=timedelta(days=5))
+
+
+async def bearer(client: httpx.AsyncClient, username: str, password: str) -> str:
+    response = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return f"Bearer {response.json()['access_token']}"

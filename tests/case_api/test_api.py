@@ -17,20 +17,21 @@ from case_api.settings import Settings
 from shared.contracts.v1 import Channel, RoutedMessageRecord
 from shared.settings import DatabaseSettings, KafkaSettings
 from tests.asgi import serving
-from tests.case_api.factories import routed
+from tests.case_api.factories import POLICY, bearer, routed
 
 
 @pytest.fixture
 async def client(database_url: str, kafka_settings: KafkaSettings) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
     async with serving(create_app(settings)) as c:
+        c.headers["Authorization"] = await bearer(c, "admin", "admin")
         yield c
 
 
 async def seed(database_url: str, batch: list) -> None:  # type: ignore[type-arg]
     engine = make_engine(database_url)
     async with make_sessionmaker(engine)() as session, session.begin():
-        await intake_batch(session, batch, tz=ZoneInfo("Asia/Shanghai"))
+        await intake_batch(session, batch, tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)
     await engine.dispose()
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts.v1 import Channel, MessageKind
-from tests.case_api.factories import routed
+from tests.case_api.factories import POLICY, routed
 
 TZ = ZoneInfo("Asia/Shanghai")
 Sessions = async_sessionmaker[AsyncSession]
@@ -20,7 +20,7 @@ Sessions = async_sessionmaker[AsyncSession]
 
 async def intake(sessions: Sessions, batch: list) -> object:  # type: ignore[type-arg]
     async with sessions() as session, session.begin():
-        return await intake_batch(session, batch, tz=TZ)
+        return await intake_batch(session, batch, tz=TZ, policy=POLICY)
 
 
 async def count(sessions: Sessions, model: type) -> int:
@@ -112,7 +112,7 @@ async def test_a_failed_batch_leaves_nothing_behind(sessions: Sessions) -> None:
     async with sessions() as session:
         try:
             async with session.begin():
-                await intake_batch(session, [routed("m1")], tz=TZ)
+                await intake_batch(session, [routed("m1")], tz=TZ, policy=POLICY)
                 raise RuntimeError("broker went away before commit")
         except RuntimeError:
             pass

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -22,6 +23,7 @@ WECHAT = WeChatAccount(
 )
 WEIBO_SECRET = "e2e-weibo-secret"
 ALIPAY_APP_ID = "2021000000000099"
+ADMIN_PASSWORD = "e2e-admin-password"
 
 
 @dataclass
@@ -29,6 +31,7 @@ class RunningStack:
     stack: Stack
     ports: dict[str, int]
     alipay_platform_key: RSAPrivateKey
+    auth: dict[str, str]  # an admin's bearer token
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -62,6 +65,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             "KAFKA_SESSION_TIMEOUT_MS": "2000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
             "KAFKA_FETCH_MAX_WAIT_MS": "20",
+            "INBOX_ADMIN_USER": "e2e-admin",
+            "INBOX_ADMIN_PASSWORD": ADMIN_PASSWORD,
         },
     )
     try:
@@ -73,7 +78,12 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         raise
     platform_key = serialization.load_pem_private_key((keys / "alipay-platform-private.pem").read_bytes(), None)
     assert isinstance(platform_key, RSAPrivateKey)
-    yield RunningStack(stack, {s.name: s.port for s in services}, platform_key)
+    ports = {s.name: s.port for s in services}
+    token = httpx.post(
+        f"http://127.0.0.1:{ports['case-api']}/api/v1/auth/token",
+        data={"username": "e2e-admin", "password": ADMIN_PASSWORD},
+    ).json()["access_token"]
+    yield RunningStack(stack, ports, platform_key, {"Authorization": f"Bearer {token}"})
     stack.stop()
     for name, process in stack.processes.items():
         assert process.returncode is not None, f"{name} did not stop"

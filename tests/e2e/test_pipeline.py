@@ -30,7 +30,7 @@ async def find_case(
 
 
 async def test_every_service_is_healthy(running: RunningStack) -> None:
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=running.auth) as client:
         for service in running.ports:
             response = await client.get(f"{running.url(service)}/healthz")
             assert response.status_code == 200, (service, response.text)
@@ -41,7 +41,7 @@ async def test_a_signed_wechat_text_becomes_a_case_with_the_department_the_rules
 ) -> None:
     text = "公司拖欠工资三个月了，老板一直不给"
     query, body = push(WECHAT, text_xml(WECHAT, sender="oE2ECitizen1", text=text))
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=running.auth) as client:
         started = time.monotonic()
         response = await client.post(
             f"{running.url('ingest-wechat')}/webhooks/wechat/city-wechat", params=query, content=body
@@ -66,7 +66,7 @@ async def test_a_forged_signature_creates_nothing(running: RunningStack) -> None
     text = "伪造的投诉，不应出现"
     query, body = push(WECHAT, text_xml(WECHAT, sender="oForger", text=text))
     query["signature"] = "0" * 40
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=running.auth) as client:
         response = await client.post(
             f"{running.url('ingest-wechat')}/webhooks/wechat/city-wechat", params=query, content=body
         )
@@ -84,7 +84,7 @@ async def test_a_forged_signature_creates_nothing(running: RunningStack) -> None
 async def test_weibo_and_alipay_messages_become_cases_too(running: RunningStack) -> None:
     weibo_text = "文华北路修路，早上堵车严重"
     alipay_text = "小区门口垃圾三天没人清运"
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(headers=running.auth) as client:
         response = await client.post(
             f"{running.url('ingest-weibo')}/webhooks/weibo/city-weibo",
             params=weibo.signed_query(WEIBO_SECRET),

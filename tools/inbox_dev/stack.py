@@ -41,7 +41,11 @@ DEFAULT_SERVICES = (
 
 # Group membership with Kafka's defaults takes 5 s to join; on the local broker these make start-up and
 # takeover quick (KAFKA-LOCAL.md). Anything set in the environment wins.
-LOCAL_KAFKA = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "300", "KAFKA_FETCH_MAX_WAIT_MS": "20"}
+LOCAL_KAFKA = {
+    "KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+    "KAFKA_FETCH_MAX_WAIT_MS": "20",
+}
 
 _COLOURS = ("\033[36m", "\033[35m", "\033[32m", "\033[33m", "\033[34m", "\033[31m")
 

@@ -1,4 +1,5 @@
-"""case-api on port 8000: the REST API, and the consumer that turns routed messages into cases."""
+"""case-api on port 8000: the REST API, the consumers that turn routed messages into cases and delivery
+receipts into reply statuses, and the outbox publisher that announces every committed change on Kafka."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -16,13 +18,30 @@ from shared.kafka import broker_reachable, consume_batches, make_consumer, make_
 from shared.logging import configure_logging
 from shared.taxonomy import load_taxonomy
 
+from .auth.router import router as auth_router
+from .auth.service import ensure_admin
+from .cases.deadlines import WallClockPolicy
 from .cases.router import router as cases_router
+from .catalog.router import router as catalog_router
 from .catalog.service import seed_from_taxonomy
+from .contacts.router import router as contacts_router
 from .db import database_reachable, make_engine, make_sessionmaker
 from .intake.handlers import IntakeHandler
+from .outbox.publisher import OutboxPublisher
+from .queue.router import router as queue_router
+from .replies.receipts import ReceiptHandler
+from .replies.router import router as replies_router
 from .settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
+
+
+def _supervise(task: asyncio.Task[None]) -> None:
+    def done(t: asyncio.Task[None]) -> None:
+        if not t.cancelled() and t.exception() is not None:
+            log.error("background_task_died", task=t.get_name(), error=repr(t.exception()))
+
+    task.add_done_callback(done)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,51 +54,84 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = make_sessionmaker(engine)
         async with sessions() as session:
             await seed_from_taxonomy(session, taxonomy=load_taxonomy(settings.taxonomy_file))
+            await ensure_admin(session, username=settings.admin_user, password=settings.admin_password)
+        policy = WallClockPolicy(
+            first_response=timedelta(hours=settings.first_response_hours),
+            resolution=timedelta(hours=settings.resolution_hours),
+        )
         topics = settings.kafka.topics
         producer = make_producer(settings.kafka, client_id=settings.service_name)
-        consumer = make_consumer(
+        intake_consumer = make_consumer(
+            settings.kafka, topics.inbox_routed, group_id=settings.consumer_group, client_id=settings.service_name
+        )
+        receipt_consumer = make_consumer(
             settings.kafka,
-            topics.inbox_routed,
-            group_id=settings.consumer_group,
+            topics.outbound_receipts,
+            group_id=f"{settings.consumer_group}-receipts",
             client_id=settings.service_name,
         )
         await producer.start()
-        await consumer.start()
-        handler = IntakeHandler(
+        await intake_consumer.start()
+        await receipt_consumer.start()
+        publisher = OutboxPublisher(
+            engine=engine,
+            sessions=sessions,
+            producer=producer,
+            topics=topics,
+            batch=settings.outbox_batch,
+            idle_s=settings.outbox_idle_s,
+        )
+        intake = IntakeHandler(
             sessions=sessions,
             producer=producer,
             topics=topics,
             source=settings.service_name,
             tz=ZoneInfo(settings.timezone),
+            policy=policy,
+            on_commit=publisher.wakeup.set,
         )
-        task = asyncio.create_task(consume_batches(consumer, handler, settings=settings.kafka), name="intake")
-        app.state.engine, app.state.sessions, app.state.producer, app.state.intake_task = (
-            engine,
-            sessions,
-            producer,
-            task,
+        receipts = ReceiptHandler(
+            sessions=sessions, producer=producer, source=settings.service_name, on_commit=publisher.wakeup.set
         )
+        tasks = [
+            asyncio.create_task(consume_batches(intake_consumer, intake, settings=settings.kafka), name="intake"),
+            asyncio.create_task(consume_batches(receipt_consumer, receipts, settings=settings.kafka), name="receipts"),
+            asyncio.create_task(publisher.run(), name="outbox"),
+        ]
+        for task in tasks:
+            _supervise(task)
+        app.state.engine, app.state.sessions, app.state.producer = engine, sessions, producer
+        app.state.tasks, app.state.outbox_publisher, app.state.deadline_policy = tasks, publisher, policy
         log.info("started", database=engine.url.render_as_string(hide_password=True), topic=topics.inbox_routed)
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await stop_quietly(consumer, producer)
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await stop_quietly(intake_consumer, receipt_consumer, producer)
             await engine.dispose()
 
-    async def consuming() -> bool:
-        return not app.state.intake_task.done()
+    async def background_tasks_alive() -> bool:
+        return all(not t.done() for t in app.state.tasks)
 
-    app = FastAPI(title="case-api", version="1", lifespan=lifespan)
-    app.include_router(cases_router)
+    app = FastAPI(
+        title="case-api",
+        version="1",
+        lifespan=lifespan,
+        description="The system of record: cases, the operators' queue, contacts, departments.",
+    )
+    app.state.settings = settings
+    for router in (auth_router, cases_router, queue_router, contacts_router, catalog_router, replies_router):
+        app.include_router(router)
     app.include_router(
         health_router(
             lambda: {
                 "database": lambda: database_reachable(app.state.engine),
                 "broker": lambda: broker_reachable(app.state.producer.client),
-                "consumer": consuming,
+                "consumer": background_tasks_alive,
             }
         )
     )

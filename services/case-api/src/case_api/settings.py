@@ -15,6 +15,16 @@ class Settings(CommonSettings):
     port: int = 8000
     consumer_group: str = "case-api"
     timezone: str = "Asia/Shanghai"  # tracking numbers carry the local date citizens know
+    # Tokens are signed with this; production must set its own (placeholders are refused outside local mode).
+    secret_key: str = "local-development-secret-change-me"
+    token_ttl_minutes: int = 8 * 60  # one working shift
+    admin_user: str = "admin"
+    admin_password: str = "admin"  # local default; production must set INBOX_ADMIN_PASSWORD
+    claim_lease_seconds: int = 300
+    first_response_hours: float = 1.0  # until the business calendar lands: wall-clock defaults
+    resolution_hours: float = 5 * 24.0
+    outbox_batch: int = 500
+    outbox_idle_s: float = 0.1  # poll interval; commits in this process wake the publisher at once
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
 

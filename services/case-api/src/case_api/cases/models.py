@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from case_api.db import Base, JsonType, UtcDateTime
@@ -26,6 +26,8 @@ class Case(Base):
         Index("ix_cases_contact_status", "contact_id", "status"),  # threading: the contact's open case
         Index("ix_cases_status_created", "status", "created_at", "id"),  # queue and list, keyset order
         Index("ix_cases_created", "created_at", "id"),
+        Index("ix_cases_queue", "status", "due_at", "id"),  # the operators' queue, ordered by deadline
+        Index("ix_cases_department_due", "department_id", "status", "due_at", "id"),  # handlers' queue
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -50,6 +52,51 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_message_at: Mapped[datetime] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Deadlines: `due_at` is the next one the case is held to, so the queue can sort on one indexed column.
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    promised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # set by an interim reply
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_responded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    transfer_count: Mapped[int] = mapped_column(Integer, default=0)
+    # A short lease so two operators never work the same case; expires by itself.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every transition
+
+
+class CaseDepartment(Base):
+    """The lead department and any co-handling departments (首问负责制), each with its part and status."""
+
+    __tablename__ = "case_departments"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))  # lead | helper
+    part: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open | done
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseTransfer(Base):
+    """A case passed from one department to another; counted for both in the statistics."""
+
+    __tablename__ = "case_transfers"
+    __table_args__ = (Index("ix_case_transfers_at", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
+    from_department_id: Mapped[str | None] = mapped_column(String(64))
+    to_department_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Message(Base):

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class Proposal(BaseModel):
@@ -50,6 +50,17 @@ class CaseSummary(BaseModel):
     updated_at: datetime
     last_message_at: datetime
     closed_at: datetime | None
+    due_at: datetime | None
+    first_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    promised_at: datetime | None
+    first_responded_at: datetime | None
+    escalated: bool
+    claimed_by: str | None
+    claim_expires_at: datetime | None
+    reopen_count: int
+    transfer_count: int
+    version: int
 
 
 class MessageOut(BaseModel):
@@ -67,9 +78,103 @@ class MessageOut(BaseModel):
     routing: dict[str, Any] | None
 
 
+class DepartmentPart(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    department_id: str
+    role: str
+    part: str
+    status: str
+    completed_at: datetime | None
+    note: str | None
+
+
+class ReplyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    text: str
+    interim: bool
+    promised_at: datetime | None
+    status: str
+    attempts: int
+    platform_code: str | None
+    reason: str | None
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
 class CaseDetail(CaseSummary):
     contact: ContactOut
     messages: list[MessageOut]
+    departments: list[DepartmentPart]
+    replies: list[ReplyOut]
+    allowed_actions: list[str]  # for the caller, in the case's current state
+
+
+# Action bodies: every action is POST /api/v1/cases/{id}/<action> with one of these.
+class Empty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClassifyIn(Empty):
+    category_id: str
+    request_type: str | None = None
+
+
+class CoHandlerIn(Empty):
+    department_id: str
+    part: str = Field(default="", max_length=1000)
+
+
+class DispatchIn(Empty):
+    department_id: str | None = None  # default: the category's department
+    co_handlers: list[CoHandlerIn] = Field(default_factory=list)
+
+
+class ReplyIn(Empty):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class InterimReplyIn(ReplyIn):
+    promised_at: AwareDatetime
+
+
+class TransferIn(Empty):
+    department_id: str
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReasonIn(Empty):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class OptionalReasonIn(Empty):
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class CompletePartIn(Empty):
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    actor: str
+    action: str
+    at: datetime
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class IllegalMoveOut(BaseModel):
+    detail: str
+    current_status: str
+    allowed_actions: list[str]
 
 
 class CasePage(BaseModel):

@@ -11,9 +11,12 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from case_api.auth.models import User
 from case_api.contacts.models import Contact
+from case_api.replies.models import Reply
 
-from .models import Case, Message
+from . import access
+from .models import Case, CaseDepartment, Message
 
 
 class InvalidCursor(ValueError):
@@ -59,6 +62,7 @@ def _filtered(
 async def list_cases(
     session: AsyncSession,
     *,
+    user: User,
     limit: int,
     cursor: str | None = None,
     status: str | None = None,
@@ -68,23 +72,40 @@ async def list_cases(
 ) -> tuple[list[Case], int, str | None]:
     """Newest first. Keyset pagination on (created_at, id) keeps deep pages as fast as the first."""
     filters = {"status": status, "channel": channel, "account_id": account_id, "department_id": department_id}
-    query = _filtered(select(Case), **filters).order_by(Case.created_at.desc(), Case.id.desc())
+    query = access.scope(_filtered(select(Case), **filters), user).order_by(Case.created_at.desc(), Case.id.desc())
     if cursor:
         created, case_id = decode_cursor(cursor)
         query = query.where(or_(Case.created_at < created, and_(Case.created_at == created, Case.id < case_id)))
     rows = list((await session.scalars(query.limit(limit + 1))).all())
-    total = (await session.execute(_filtered(select(func.count()).select_from(Case), **filters))).scalar_one()
+    count = access.scope(_filtered(select(func.count()).select_from(Case), **filters), user)
+    total = (await session.execute(count)).scalar_one()
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], total, next_cursor
 
 
-async def get_case(session: AsyncSession, *, case_id: uuid.UUID) -> tuple[Case, Contact, list[Message]] | None:
+class CaseView:
+    def __init__(
+        self, case: Case, contact: Contact, messages: list[Message], parts: list[CaseDepartment], replies: list[Reply]
+    ) -> None:
+        self.case, self.contact, self.messages, self.parts, self.replies = case, contact, messages, parts, replies
+
+
+async def get_case(
+    session: AsyncSession, *, case_id: uuid.UUID, user: User, check_access: bool = True
+) -> CaseView | None:
+    """One case with everything an operator needs on screen; None when missing or not visible to `user`."""
     case = await session.get(Case, case_id)
-    if case is None:
+    if case is None or (check_access and not await access.can_see(session, user, case)):
         return None
     contact = await session.get(Contact, case.contact_id)
     assert contact is not None  # foreign key
-    messages = (
-        await session.scalars(select(Message).where(Message.case_id == case_id).order_by(Message.sent_at, Message.id))
-    ).all()
-    return case, contact, list(messages)
+    messages = await session.scalars(
+        select(Message).where(Message.case_id == case_id).order_by(Message.sent_at, Message.id)
+    )
+    parts = await session.scalars(
+        select(CaseDepartment)
+        .where(CaseDepartment.case_id == case_id)
+        .order_by(CaseDepartment.role != "lead", CaseDepartment.created_at, CaseDepartment.department_id)
+    )
+    replies = await session.scalars(select(Reply).where(Reply.case_id == case_id).order_by(Reply.created_at))
+    return CaseView(case, contact, list(messages.all()), list(parts.all()), list(replies.all()))

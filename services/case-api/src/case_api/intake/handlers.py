@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -9,6 +10,7 @@ import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_api.cases.deadlines import DeadlinePolicy
 from shared.contracts.v1 import RoutedMessageRecord
 from shared.kafka import parse_or_dead_letter
 from shared.topics import Topics
@@ -27,12 +29,16 @@ class IntakeHandler:
         topics: Topics,
         source: str,
         tz: ZoneInfo,
+        policy: DeadlinePolicy,
+        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._sessions = sessions
         self._producer = producer
         self._topics = topics
         self._source = source
         self._tz = tz
+        self._policy = policy
+        self._on_commit = on_commit
 
     async def __call__(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         parsed = await parse_or_dead_letter(
@@ -44,7 +50,8 @@ class IntakeHandler:
         if not parsed:
             return
         async with self._sessions() as session, session.begin():
-            result = await intake_batch(session, [p.value.data for p in parsed], tz=self._tz)
+            result = await intake_batch(session, [p.value.data for p in parsed], tz=self._tz, policy=self._policy)
+        self._on_commit()
         log.info(
             "intake",
             stored=result.stored,

@@ -10,15 +10,22 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from case_api.audit.models import AuditEntry
+from case_api.cases.deadlines import DeadlinePolicy
+from case_api.cases.lifecycle import snapshot
 from case_api.cases.models import Case, CaseStatus, Message
 from case_api.cases.numbers import reserve_numbers
 from case_api.contacts.models import Contact
-from shared.contracts.v1 import RoutedMessage, utcnow
+from case_api.outbox import service as outbox
+from shared.contracts.v1 import CaseChange, RoutedMessage, utcnow
+
+ACTOR = "system:intake"
 
 Identity = tuple[str, str, str]  # channel, account_id, sender_id
 
@@ -46,19 +53,22 @@ async def _contacts(session: AsyncSession, batch: list[RoutedMessage], now: date
         )
     )
     ids: dict[Identity, uuid.UUID] = {(r[0], r[1], r[2]): r[3] for r in rows}
-    new = [
-        {
-            "id": uuid.uuid4(),
-            "channel": i[0],
-            "account_id": i[1],
-            "sender_id": i[2],
-            "display_name": name,
-            "created_at": now,
-            "last_seen_at": now,
-        }
-        for i, name in wanted.items()
-        if i not in ids
-    ]
+    new = []
+    for identity, name in wanted.items():
+        if identity not in ids:
+            contact_id = uuid.uuid4()
+            new.append(
+                {
+                    "id": contact_id,
+                    "channel": identity[0],
+                    "account_id": identity[1],
+                    "sender_id": identity[2],
+                    "display_name": name,
+                    "created_at": now,
+                    "last_seen_at": now,
+                    "person_id": contact_id,
+                }
+            )
     if new:
         await session.execute(insert(Contact), new)
         ids.update({(c["channel"], c["account_id"], c["sender_id"]): c["id"] for c in new})
@@ -67,7 +77,14 @@ async def _contacts(session: AsyncSession, batch: list[RoutedMessage], now: date
     return ids
 
 
-async def intake_batch(session: AsyncSession, batch: list[RoutedMessage], *, tz: ZoneInfo) -> IntakeResult:
+def _event(case: Case, action: str, from_status: str | None, details: dict[str, Any]) -> dict[str, Any]:
+    change = CaseChange(action=action, from_status=from_status, to_status=case.status, actor=ACTOR, details=details)
+    return outbox.case_event_row(case.id, change, snapshot(case), department_id=case.department_id)
+
+
+async def intake_batch(
+    session: AsyncSession, batch: list[RoutedMessage], *, tz: ZoneInfo, policy: DeadlinePolicy
+) -> IntakeResult:
     result = IntakeResult()
     now = utcnow()
     keys = [r.message.dedupe_key for r in batch]
@@ -103,6 +120,9 @@ async def intake_batch(session: AsyncSession, batch: list[RoutedMessage], *, tz:
             if case_id is None:
                 case_id = uuid.uuid4()
                 open_case[contact_id] = case_id
+                first_due = policy.first_response_due(
+                    m.received_at, category_id=decision.category, request_type=decision.request_type
+                )
                 new_cases.append(
                     {
                         "id": case_id,
@@ -120,6 +140,15 @@ async def intake_batch(session: AsyncSession, batch: list[RoutedMessage], *, tz:
                         "created_at": now,
                         "updated_at": now,
                         "last_message_at": m.sent_at,
+                        "first_response_due_at": first_due,
+                        "due_at": first_due,
+                        "resolution_due_at": policy.resolution_due(
+                            m.received_at, category_id=decision.category, request_type=decision.request_type
+                        ),
+                        "escalated": False,
+                        "reopen_count": 0,
+                        "transfer_count": 0,
+                        "version": 1,
                     }
                 )
             count, last = touched.get(case_id, (0, m.sent_at))
@@ -148,19 +177,42 @@ async def intake_batch(session: AsyncSession, batch: list[RoutedMessage], *, tz:
             }
         )
 
+    events: list[dict[str, Any]] = []
+    audit: list[dict[str, Any]] = []
     if new_cases:
         numbers = await reserve_numbers(session, len(new_cases), now=now, tz=tz)
-        for case, number in zip(new_cases, numbers, strict=True):
-            case["number"] = number
-            count, last = touched.pop(case["id"])  # type: ignore[arg-type]
-            case["message_count"], case["last_message_at"] = count, last
+        for row, number in zip(new_cases, numbers, strict=True):
+            row["number"] = number
+            count, last = touched.pop(row["id"])  # type: ignore[arg-type]
+            row["message_count"], row["last_message_at"] = count, last
+            case = Case(**row)  # transient: only to build the event's snapshot
+            events.append(_event(case, "created", None, {"messages": count}))
+            audit.append(
+                {
+                    "id": uuid.uuid4(),
+                    "case_id": case.id,
+                    "actor": ACTOR,
+                    "action": "created",
+                    "at": now,
+                    "from_status": None,
+                    "to_status": case.status,
+                    "reason": None,
+                    "before": None,
+                    "after": snapshot(case),
+                }
+            )
         await session.execute(insert(Case), new_cases)
-    for case_id, (count, last) in touched.items():
-        await session.execute(
-            update(Case)
-            .where(Case.id == case_id)
-            .values(message_count=Case.message_count + count, last_message_at=last, updated_at=now)
-        )
+    if touched:
+        # Follow-ups: bump counters on the open cases they joined, and tell other systems.
+        for case in (await session.scalars(select(Case).where(Case.id.in_(list(touched))))).all():
+            count, last = touched[case.id]
+            case.message_count += count
+            case.last_message_at = max(case.last_message_at, last)
+            case.updated_at = now
+            events.append(_event(case, "message-added", case.status, {"messages": count}))
     await session.execute(insert(Message), messages)
+    if audit:
+        await session.execute(insert(AuditEntry), audit)
+    await outbox.add(session, events)
     result.stored, result.cases_opened = len(messages), len(new_cases)
     return result

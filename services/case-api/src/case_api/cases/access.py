@@ -1,0 +1,38 @@
+"""Who may see and act on which case: staff see all; a handler sees their department's cases only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_api.auth.models import Role, User
+
+from .models import Case, CaseDepartment
+
+
+def visible_to(user: User) -> ColumnElement[bool] | None:
+    """A WHERE clause limiting cases to what `user` may see, or None for staff."""
+    if user.role != Role.HANDLER:
+        return None
+    co_handled = select(CaseDepartment.case_id).where(CaseDepartment.department_id == user.department_id)
+    return or_(Case.department_id == user.department_id, Case.id.in_(co_handled))
+
+
+async def can_see(session: AsyncSession, user: User, case: Case) -> bool:
+    if user.role != Role.HANDLER:
+        return True
+    if case.department_id == user.department_id:
+        return True
+    part = await session.get(CaseDepartment, (case.id, user.department_id))
+    return part is not None
+
+
+def is_lead_handler(user: User, case: Case) -> bool:
+    return user.role != Role.HANDLER or case.department_id == user.department_id
+
+
+def scope(query: Any, user: User) -> Any:
+    clause = visible_to(user)
+    return query if clause is None else query.where(clause)

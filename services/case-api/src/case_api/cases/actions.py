@@ -1,0 +1,379 @@
+"""What each case action does around the state machine: checks, side effects (replies, transfers, parts)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_api.auth.models import Role, User
+from case_api.catalog.models import Category, Department
+from case_api.contacts.models import Contact
+from case_api.outbox import service as outbox
+from case_api.replies.models import Reply, ReplyStatus
+from shared.contracts.v1 import Channel, ReplyCommand
+
+from . import access
+from .deadlines import DeadlinePolicy, next_due
+from .lifecycle import Action, ensure_allowed, transition
+from .models import Case, CaseDepartment, CaseStatus, CaseTransfer, Message
+
+
+class CaseNotFound(LookupError):
+    """404 — also for a case the caller may not see, so its existence is not revealed."""
+
+
+class Conflict(Exception):
+    """409 with a readable reason (claimed by someone else, parts still open, …)."""
+
+
+class Invalid(ValueError):
+    """422 with a readable reason (unknown department, promise in the past, …)."""
+
+
+async def load_for_update(session: AsyncSession, case_id: uuid.UUID, user: User) -> Case:
+    # FOR UPDATE serialises concurrent actions on one case on PostgreSQL (SQLite serialises writers anyway),
+    # so audit rows and events keep the order in which the changes happened.
+    case = await session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+    if case is None or not await access.can_see(session, user, case):
+        raise CaseNotFound(case_id)
+    return case
+
+
+def check_claim(case: Case, user: User, now: datetime) -> None:
+    if (
+        user.role == Role.OPERATOR
+        and case.claimed_by
+        and case.claimed_by != user.username
+        and case.claim_expires_at
+        and case.claim_expires_at > now
+    ):
+        raise Conflict(f"case is claimed by {case.claimed_by} until {case.claim_expires_at.isoformat()}")
+
+
+def _lead_only(case: Case, user: User) -> None:
+    if not access.is_lead_handler(user, case):
+        raise Conflict("only the lead department's handlers can do this")
+
+
+async def _department(session: AsyncSession, department_id: str) -> Department:
+    department = await session.get(Department, department_id)
+    if department is None or not department.active:
+        raise Invalid(f"no active department {department_id!r}")
+    return department
+
+
+async def _category(session: AsyncSession, category_id: str) -> Category:
+    category = await session.get(Category, category_id)
+    if category is None or not category.active:
+        raise Invalid(f"no active category {category_id!r}")
+    return category
+
+
+class CaseActions:
+    """One object per request: the session, the caller and the clock."""
+
+    def __init__(self, session: AsyncSession, *, user: User, now: datetime, policy: DeadlinePolicy) -> None:
+        self.session = session
+        self.user = user
+        self.now = now
+        self.policy = policy
+
+    def _check(self, case: Case, action: Action, reason: str | None = None) -> None:
+        ensure_allowed(case, action, self.user.role, reason)
+
+    async def _move(
+        self,
+        case: Case,
+        action: Action,
+        *,
+        reason: str | None = None,
+        changes: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        await transition(
+            self.session,
+            case,
+            action,
+            actor=self.user.username,
+            role=self.user.role,
+            now=self.now,
+            reason=reason,
+            changes=changes,
+            details=details,
+        )
+        due = next_due(case)
+        if due != case.due_at:
+            case.due_at = due
+
+    async def accept(self, case: Case) -> None:
+        check_claim(case, self.user, self.now)
+        await self._move(case, Action.ACCEPT)
+
+    async def classify(self, case: Case, *, category_id: str, request_type: str | None, via: str = "classify") -> None:
+        self._check(case, Action.CLASSIFY)
+        check_claim(case, self.user, self.now)
+        category = await _category(self.session, category_id)
+        details = {
+            "category_id": category.id,
+            "proposed_category_id": case.proposed_category_id,
+            "corrected": case.proposed_category_id is not None and case.proposed_category_id != category.id,
+            "previous_category_id": case.category_id,
+            "via": via,
+            # The router learns from corrections: it needs the text the operator classified.
+            "text": case.subject,
+        }
+        await self._move(
+            case,
+            Action.CLASSIFY,
+            changes={
+                "category_id": category.id,
+                "request_type": request_type or case.request_type or case.proposed_request_type,
+                "resolution_due_at": self.policy.resolution_due(
+                    case.created_at, category_id=category.id, request_type=request_type
+                ),
+            },
+            details=details,
+        )
+
+    async def dispatch(
+        self, case: Case, *, department_id: str | None, co_handlers: list[tuple[str, str]], via: str = "dispatch"
+    ) -> None:
+        self._check(case, Action.DISPATCH)
+        check_claim(case, self.user, self.now)
+        if department_id is None:
+            category = await _category(self.session, case.category_id or "")
+            department_id = category.department_id
+        await _department(self.session, department_id)
+        await self._move(
+            case,
+            Action.DISPATCH,
+            changes={"department_id": department_id},
+            details={"department_id": department_id, "via": via},
+        )
+        self.session.add(
+            CaseDepartment(
+                case_id=case.id, department_id=department_id, role="lead", part="", status="open", created_at=self.now
+            )
+        )
+        for helper, part in co_handlers:
+            await self.add_co_handler(case, department_id=helper, part=part)
+
+    async def confirm(self, case: Case) -> None:
+        """Accept the router's proposal in one step: accept, classify and dispatch as it proposed."""
+        if not case.proposed_category_id or not case.proposed_department_id:
+            raise Conflict("the router proposed no category and department for this case: classify it by hand")
+        if case.status == CaseStatus.NEW:
+            await self.accept(case)
+        await self.classify(
+            case, category_id=case.proposed_category_id, request_type=case.proposed_request_type, via="confirm"
+        )
+        await self.dispatch(case, department_id=case.proposed_department_id, co_handlers=[], via="confirm")
+
+    async def _queue_reply(self, case: Case, text: str, *, interim: bool, promised_at: datetime | None) -> Reply:
+        contact = await self.session.get(Contact, case.contact_id)
+        assert contact is not None
+        last_inbound = await self.session.scalar(
+            select(Message.platform_message_id)
+            .where(Message.case_id == case.id, Message.direction == "in")
+            .order_by(Message.sent_at.desc())
+            .limit(1)
+        )
+        reply = Reply(
+            id=uuid.uuid4(),
+            case_id=case.id,
+            text=text,
+            interim=interim,
+            promised_at=promised_at,
+            status=ReplyStatus.QUEUED.value,
+            attempts=0,
+            created_by=self.user.username,
+            created_at=self.now,
+        )
+        self.session.add(reply)
+        command = ReplyCommand(
+            reply_id=reply.id,
+            case_id=case.id,
+            case_number=case.number,
+            channel=Channel(case.channel),
+            account_id=case.account_id,
+            recipient_id=contact.sender_id,
+            text=text,
+            in_reply_to=last_inbound,
+        )
+        await outbox.add(self.session, [outbox.reply_command_row(command, department_id=case.department_id)])
+        return reply
+
+    async def reply(self, case: Case, *, text: str) -> Reply:
+        self._check(case, Action.REPLY)
+        check_claim(case, self.user, self.now)
+        _lead_only(case, self.user)
+        reply = await self._queue_reply(case, text, interim=False, promised_at=None)
+        await self._move(
+            case,
+            Action.REPLY,
+            changes={
+                "replied_at": self.now,
+                "first_responded_at": case.first_responded_at or self.now,
+            },
+            details={"reply_id": str(reply.id)},
+        )
+        return reply
+
+    async def interim_reply(self, case: Case, *, text: str, promised_at: datetime) -> Reply:
+        self._check(case, Action.INTERIM_REPLY)
+        _lead_only(case, self.user)
+        if promised_at <= self.now:
+            raise Invalid("the promised deadline must be in the future")
+        reply = await self._queue_reply(case, text, interim=True, promised_at=promised_at)
+        await self._move(
+            case,
+            Action.INTERIM_REPLY,
+            changes={
+                "promised_at": promised_at,
+                "first_responded_at": case.first_responded_at or self.now,
+            },
+            details={"reply_id": str(reply.id), "promised_at": promised_at.isoformat()},
+        )
+        return reply
+
+    async def transfer(self, case: Case, *, department_id: str, reason: str) -> None:
+        self._check(case, Action.TRANSFER, reason)
+        _lead_only(case, self.user)
+        await _department(self.session, department_id)
+        if department_id == case.department_id:
+            raise Invalid("the case is already with that department")
+        previous = case.department_id
+        await self._move(
+            case,
+            Action.TRANSFER,
+            reason=reason,
+            changes={
+                "department_id": department_id,
+                "transfer_count": case.transfer_count + 1,
+            },
+            details={"from_department_id": previous, "to_department_id": department_id},
+        )
+        self.session.add(
+            CaseTransfer(
+                case_id=case.id,
+                from_department_id=previous,
+                to_department_id=department_id,
+                reason=reason,
+                actor=self.user.username,
+                at=self.now,
+            )
+        )
+        if previous:
+            old = await self.session.get(CaseDepartment, (case.id, previous))
+            if old is not None:
+                await self.session.delete(old)
+        existing = await self.session.get(CaseDepartment, (case.id, department_id))
+        if existing is not None:
+            existing.role = "lead"
+        else:
+            self.session.add(
+                CaseDepartment(
+                    case_id=case.id,
+                    department_id=department_id,
+                    role="lead",
+                    part="",
+                    status="open",
+                    created_at=self.now,
+                )
+            )
+
+    async def escalate(self, case: Case, *, reason: str) -> None:
+        self._check(case, Action.ESCALATE, reason)
+        if case.escalated:
+            raise Conflict("the case is already escalated")
+        await self._move(case, Action.ESCALATE, reason=reason, changes={"escalated": True, "escalated_at": self.now})
+
+    async def close(self, case: Case, *, reason: str | None) -> None:
+        self._check(case, Action.CLOSE)
+        _lead_only(case, self.user)
+        open_parts = (
+            await self.session.scalars(
+                select(CaseDepartment.department_id).where(
+                    CaseDepartment.case_id == case.id, CaseDepartment.role == "helper", CaseDepartment.status == "open"
+                )
+            )
+        ).all()
+        if open_parts:
+            raise Conflict(f"co-handling departments have not finished their part: {', '.join(open_parts)}")
+        await self._move(
+            case,
+            Action.CLOSE,
+            reason=reason,
+            changes={"closed_at": self.now, "claimed_by": None, "claim_expires_at": None},
+        )
+
+    async def reopen(self, case: Case, *, reason: str) -> None:
+        await self._move(
+            case,
+            Action.REOPEN,
+            reason=reason,
+            changes={
+                "closed_at": None,
+                "reopen_count": case.reopen_count + 1,
+                "first_responded_at": None,
+                "replied_at": None,
+                "first_response_due_at": self.policy.first_response_due(
+                    self.now, category_id=case.category_id, request_type=case.request_type
+                ),
+                "resolution_due_at": self.policy.resolution_due(
+                    self.now, category_id=case.category_id, request_type=case.request_type
+                ),
+                "promised_at": None,
+            },
+        )
+
+    async def discard(self, case: Case, *, reason: str) -> None:
+        check_claim(case, self.user, self.now)
+        await self._move(case, Action.DISCARD, reason=reason, changes={"closed_at": self.now})
+
+    async def add_co_handler(self, case: Case, *, department_id: str, part: str) -> None:
+        self._check(case, Action.ADD_CO_HANDLER)
+        _lead_only(case, self.user)
+        await _department(self.session, department_id)
+        if department_id == case.department_id or await self.session.get(CaseDepartment, (case.id, department_id)):
+            raise Conflict(f"department {department_id!r} already works on this case")
+        await self._move(case, Action.ADD_CO_HANDLER, details={"department_id": department_id, "part": part})
+        self.session.add(
+            CaseDepartment(
+                case_id=case.id,
+                department_id=department_id,
+                role="helper",
+                part=part,
+                status="open",
+                created_at=self.now,
+            )
+        )
+
+    async def complete_part(self, case: Case, *, department_id: str, note: str | None) -> None:
+        self._check(case, Action.COMPLETE_PART)
+        if self.user.role == Role.HANDLER and self.user.department_id != department_id:
+            raise Conflict("a handler completes only their own department's part")
+        part = await self.session.get(CaseDepartment, (case.id, department_id))
+        if part is None or part.role != "helper":
+            raise Invalid(f"department {department_id!r} is not co-handling this case")
+        if part.status == "done":
+            raise Conflict("that part is already done")
+        await self._move(
+            case, Action.COMPLETE_PART, reason=note, details={"department_id": department_id, "note": note}
+        )
+        part.status, part.completed_at, part.note = "done", self.now, note
+
+    async def claim(self, case: Case, *, lease: timedelta) -> None:
+        check_claim(case, self.user, self.now)
+        if case.status == CaseStatus.CLOSED:
+            raise Conflict("a closed case cannot be claimed")
+        case.claimed_by, case.claim_expires_at = self.user.username, self.now + lease
+
+    async def release(self, case: Case) -> None:
+        if case.claimed_by not in (None, self.user.username) and self.user.role == Role.OPERATOR:
+            raise Conflict(f"case is claimed by {case.claimed_by}")
+        case.claimed_by, case.claim_expires_at = None, None

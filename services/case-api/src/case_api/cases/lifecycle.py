@@ -1,0 +1,181 @@
+"""The case state machine: one table of allowed moves and one `transition()` that applies them.
+
+Every change to a case goes through `transition()`: it refuses a move the table does not allow (naming the
+current state and what is allowed), stamps actor and time, writes the audit row and the outbox event in the
+caller's transaction. Nothing else assigns `Case.status`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_api.audit.models import AuditEntry
+from case_api.auth.models import Role
+from case_api.outbox import service as outbox
+from shared.contracts.v1 import CaseChange
+
+from .models import Case, CaseStatus
+
+S = CaseStatus
+OPEN = frozenset({S.NEW, S.ACCEPTED, S.CLASSIFIED, S.DISPATCHED, S.REPLIED})
+STAFF = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR})
+EVERYONE = STAFF | {Role.HANDLER}
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    CLASSIFY = "classify"
+    DISPATCH = "dispatch"
+    REPLY = "reply"
+    INTERIM_REPLY = "interim-reply"
+    TRANSFER = "transfer"
+    ESCALATE = "escalate"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    DISCARD = "discard"  # spam, duplicates, not a request: closed without an answer, reason required
+    ADD_CO_HANDLER = "add-co-handler"
+    COMPLETE_PART = "complete-part"
+
+
+@dataclass(frozen=True)
+class Move:
+    sources: frozenset[CaseStatus]
+    target: CaseStatus | None  # None: the status stays as it is
+    roles: frozenset[Role]
+    event: str  # CloudEvents type suffix: gov.inbox.case.<event>
+    needs_reason: bool = False
+
+
+MOVES: dict[Action, Move] = {
+    Action.ACCEPT: Move(frozenset({S.NEW}), S.ACCEPTED, STAFF, "accepted"),
+    # Classifying again before dispatch is a correction, and the router learns from it.
+    Action.CLASSIFY: Move(frozenset({S.ACCEPTED, S.CLASSIFIED}), S.CLASSIFIED, STAFF, "classified"),
+    Action.DISPATCH: Move(frozenset({S.CLASSIFIED}), S.DISPATCHED, STAFF, "dispatched"),
+    # Operators may answer a consultation themselves once it is classified; departments answer what they own.
+    Action.REPLY: Move(frozenset({S.CLASSIFIED, S.DISPATCHED, S.REPLIED}), S.REPLIED, EVERYONE, "replied"),
+    Action.INTERIM_REPLY: Move(frozenset({S.DISPATCHED}), None, EVERYONE, "interim-replied"),
+    Action.TRANSFER: Move(frozenset({S.DISPATCHED}), S.DISPATCHED, EVERYONE, "transferred", needs_reason=True),
+    Action.ESCALATE: Move(OPEN, None, EVERYONE, "escalated", needs_reason=True),
+    Action.CLOSE: Move(frozenset({S.REPLIED}), S.CLOSED, EVERYONE, "closed"),
+    Action.REOPEN: Move(frozenset({S.CLOSED}), S.ACCEPTED, STAFF, "reopened", needs_reason=True),
+    Action.DISCARD: Move(frozenset({S.NEW, S.ACCEPTED, S.CLASSIFIED}), S.CLOSED, STAFF, "discarded", needs_reason=True),
+    Action.ADD_CO_HANDLER: Move(frozenset({S.DISPATCHED}), None, EVERYONE, "co-handler-added"),
+    Action.COMPLETE_PART: Move(frozenset({S.DISPATCHED, S.REPLIED}), None, EVERYONE, "part-completed"),
+}
+
+
+class IllegalMove(Exception):
+    """409: the case is not in a state this action applies to."""
+
+    def __init__(self, case: Case, action: Action, allowed: list[str]) -> None:
+        super().__init__(f"cannot {action} a case that is {case.status}")
+        self.current = case.status
+        self.action = action
+        self.allowed = allowed
+
+
+class NotPermitted(Exception):
+    """403: the caller's role may not take this action."""
+
+
+class ReasonRequired(ValueError):
+    """422: this action must say why."""
+
+
+def allowed_actions(status: str, role: str) -> list[str]:
+    return [a.value for a, m in MOVES.items() if status in m.sources and role in m.roles]
+
+
+def snapshot(case: Case) -> dict[str, Any]:
+    """The case as other systems see it in events: state and assignment, no raw citizen identifiers."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": str(case.id),
+        "number": case.number,
+        "status": case.status,
+        "channel": case.channel,
+        "account_id": case.account_id,
+        "contact_id": str(case.contact_id),
+        "subject": case.subject,
+        "category_id": case.category_id,
+        "department_id": case.department_id,
+        "request_type": case.request_type,
+        "proposed_category_id": case.proposed_category_id,
+        "proposed_department_id": case.proposed_department_id,
+        "escalated": case.escalated,
+        "created_at": iso(case.created_at),
+        "due_at": iso(case.due_at),
+        "first_response_due_at": iso(case.first_response_due_at),
+        "resolution_due_at": iso(case.resolution_due_at),
+        "promised_at": iso(case.promised_at),
+        "closed_at": iso(case.closed_at),
+        "version": case.version,
+    }
+
+
+def ensure_allowed(case: Case, action: Action, role: str, reason: str | None = None) -> Move:
+    """Refuse an illegal move before any side effect is prepared."""
+    move = MOVES[action]
+    if role not in move.roles:
+        raise NotPermitted(f"role {role} may not {action}")
+    if case.status not in move.sources:
+        raise IllegalMove(case, action, allowed_actions(case.status, role))
+    if move.needs_reason and not (reason and reason.strip()):
+        raise ReasonRequired(f"{action} needs a reason")
+    return move
+
+
+async def transition(
+    session: AsyncSession,
+    case: Case,
+    action: Action,
+    *,
+    actor: str,
+    role: str,
+    now: datetime,
+    reason: str | None = None,
+    changes: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    move = ensure_allowed(case, action, role, reason)
+    before = snapshot(case)
+    from_status = case.status
+    for field, value in (changes or {}).items():
+        setattr(case, field, value)
+    if move.target is not None:
+        case.status = move.target.value
+    case.version += 1
+    case.updated_at = now
+    after = snapshot(case)
+    entry = AuditEntry(
+        id=uuid.uuid4(),
+        case_id=case.id,
+        actor=actor,
+        action=action.value,
+        at=now,
+        from_status=from_status,
+        to_status=case.status,
+        reason=reason,
+        before=before,
+        after=after,
+    )
+    session.add(entry)
+    change = CaseChange(
+        action=move.event,
+        from_status=from_status,
+        to_status=case.status,
+        actor=actor,
+        reason=reason,
+        details=details or {},
+    )
+    await outbox.add(session, [outbox.case_event_row(case.id, change, after, department_id=case.department_id)])
+    return entry

@@ -1,0 +1,88 @@
+"""Contacts: one per platform identity; operators link identities of the same citizen across channels."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select, update
+
+from case_api.audit.models import AuditEntry
+from case_api.auth.deps import CurrentUser, StaffUser
+from case_api.cases import access
+from case_api.cases.models import Case
+from case_api.cases.schemas import CaseSummary, ContactOut
+from case_api.deps import SessionDep
+from shared.contracts.v1 import utcnow
+
+from .models import Contact
+
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+
+
+class ContactDetail(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    contact: ContactOut
+    linked: list[ContactOut]  # the same citizen on other channels or accounts
+    cases: list[CaseSummary]  # history across every linked identity, newest first
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    other_contact_id: uuid.UUID
+
+
+async def _detail(session: SessionDep, contact: Contact, user: CurrentUser) -> ContactDetail:
+    person = contact.person_id or contact.id
+    linked = list((await session.scalars(select(Contact).where(Contact.person_id == person))).all())
+    ids = [c.id for c in linked] or [contact.id]
+    cases = await session.scalars(
+        access.scope(select(Case).where(Case.contact_id.in_(ids)), user).order_by(Case.created_at.desc()).limit(200)
+    )
+    return ContactDetail(
+        contact=ContactOut.model_validate(contact),
+        linked=[ContactOut.model_validate(c) for c in linked if c.id != contact.id],
+        cases=[CaseSummary.model_validate(c) for c in cases.all()],
+    )
+
+
+@router.get("/{contact_id}", response_model=ContactDetail, summary="A contact, linked identities, case history")
+async def get_contact(contact_id: uuid.UUID, session: SessionDep, user: StaffUser) -> ContactDetail:
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        raise HTTPException(404, f"no contact {contact_id}")
+    return await _detail(session, contact, user)
+
+
+@router.post("/{contact_id}/link", response_model=ContactDetail, summary="Mark two contacts as the same citizen")
+async def link(contact_id: uuid.UUID, body: LinkIn, session: SessionDep, user: StaffUser) -> ContactDetail:
+    if body.other_contact_id == contact_id:
+        raise HTTPException(422, "a contact cannot be linked to itself")
+    contact = await session.get(Contact, contact_id)
+    other = await session.get(Contact, body.other_contact_id)
+    if contact is None or other is None:
+        raise HTTPException(404, "no such contact")
+    person = contact.person_id or contact.id
+    other_person = other.person_id or other.id
+    # Merge the two groups: everyone linked to `other` joins `contact`'s person.
+    await session.execute(update(Contact).where(Contact.person_id == other_person).values(person_id=person))
+    other.person_id = person
+    contact.person_id = person
+    for case in (await session.scalars(select(Case).where(Case.contact_id.in_([contact.id, other.id])))).all():
+        session.add(
+            AuditEntry(
+                case_id=case.id,
+                actor=user.username,
+                action="link-contacts",
+                at=utcnow(),
+                from_status=case.status,
+                to_status=case.status,
+                reason=f"linked contacts {contact.id} and {other.id}",
+                before=None,
+                after=None,
+            )
+        )
+    await session.commit()
+    return await _detail(session, contact, user)

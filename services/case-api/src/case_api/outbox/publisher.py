@@ -1,0 +1,107 @@
+"""Publishes committed outbox rows to Kafka in id order, then stamps them; one publisher per deployment.
+
+With several case-api replicas on PostgreSQL, a session-level advisory lock elects the publisher; the others
+wait and take over if it dies (its connection closes, the lock is released). SQLite runs one process anyway.
+Delivery is at least once: a crash between send and stamp re-sends, and consumers are idempotent by record id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.contracts.v1 import utcnow
+from shared.topics import Topics
+
+from .models import OutboxRecord
+
+log = structlog.get_logger(__name__)
+
+_LOCK_ID = 0x1B0C5  # arbitrary, fixed: "the outbox publisher"
+
+
+class OutboxPublisher:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        sessions: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        topics: Topics,
+        batch: int = 500,
+        idle_s: float = 0.1,
+    ) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._producer = producer
+        self._topics = topics
+        self._batch = batch
+        self._idle_s = idle_s
+        self.wakeup = asyncio.Event()  # set after a commit so new rows go out without waiting for the poll
+        self.is_leader = False
+
+    def _physical(self, topic: str) -> str:
+        return f"{self._topics.prefix}{topic}"
+
+    async def run(self) -> None:
+        if self._engine.dialect.name == "postgresql":
+            async with self._engine.connect() as lock_conn:
+                await self._acquire_leadership(lock_conn)
+                await self._loop()
+        else:
+            self.is_leader = True
+            await self._loop()
+
+    async def _acquire_leadership(self, conn: AsyncConnection) -> None:
+        # Polling is the only way to wait for an advisory lock without holding a transaction open.
+        while not (await conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": _LOCK_ID})).scalar_one():  # noqa: ASYNC110
+            await asyncio.sleep(2.0)
+        await conn.commit()
+        self.is_leader = True
+        log.info("outbox_publisher_leader")
+
+    async def _loop(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                sent = await self.publish_once()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox_publish_failed_will_retry", error=repr(exc), backoff_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if sent < self._batch:
+                self.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), timeout=self._idle_s)
+
+    async def publish_once(self) -> int:
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(OutboxRecord)
+                    .where(OutboxRecord.published_at.is_(None))
+                    .order_by(OutboxRecord.id)
+                    .limit(self._batch)
+                )
+            ).all()
+            if not rows:
+                return 0
+            futures = [
+                await self._producer.send(self._physical(r.topic), value=r.value.encode(), key=r.key.encode())
+                for r in rows
+            ]
+            await asyncio.gather(*futures)  # acks=all for every record before any is stamped
+            await session.execute(
+                update(OutboxRecord).where(OutboxRecord.id.in_([r.id for r in rows])).values(published_at=utcnow())
+            )
+            await session.commit()
+            return len(rows)

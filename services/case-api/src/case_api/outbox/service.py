@@ -1,0 +1,49 @@
+"""Writing to the outbox inside the caller's transaction: the record exists if and only if the change committed."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.contracts.v1 import CaseChange, CaseEvent, ReplyCommand, ReplyCommandRecord, utcnow
+from shared.topics import CASE_EVENTS, OUTBOUND_REPLIES
+
+SOURCE = "case-api"
+
+
+def case_event_row(
+    case_id: uuid.UUID, change: CaseChange, snapshot: dict[str, Any], *, department_id: str | None
+) -> dict[str, Any]:
+    event = CaseEvent.for_change(case_id, change, snapshot)
+    return {
+        "topic": CASE_EVENTS,
+        "key": str(case_id),
+        "value": event.to_bytes().decode(),
+        "case_id": str(case_id),
+        "department_id": department_id,
+        "created_at": utcnow(),
+        "published_at": None,
+    }
+
+
+def reply_command_row(command: ReplyCommand, *, department_id: str | None) -> dict[str, Any]:
+    record = ReplyCommandRecord.wrap(command, source=SOURCE)
+    return {
+        "topic": OUTBOUND_REPLIES,
+        "key": command.contact_key,
+        "value": record.to_bytes().decode(),
+        "case_id": str(command.case_id),
+        "department_id": department_id,
+        "created_at": utcnow(),
+        "published_at": None,
+    }
+
+
+async def add(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    from .models import OutboxRecord
+
+    if rows:
+        await session.execute(insert(OutboxRecord), rows)

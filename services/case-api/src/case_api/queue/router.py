@@ -1,0 +1,153 @@
+"""The one queue: every channel and account, for the caller's role, ordered by deadline; and its live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from sqlalchemy import and_, func, or_, select
+from sse_starlette import EventSourceResponse
+
+from case_api.auth.deps import CurrentUser
+from case_api.auth.models import Role, User
+from case_api.cases import access
+from case_api.cases.models import Case, CaseStatus
+from case_api.cases.schemas import CasePage, CaseSummary
+from case_api.deps import SessionDep
+from case_api.outbox.models import OutboxRecord
+from shared.contracts.v1 import Channel, utcnow
+from shared.topics import CASE_EVENTS
+
+router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
+
+# What each role works on by default; an explicit `status` filter overrides it.
+DEFAULT_STATUSES: dict[str, tuple[CaseStatus, ...]] = {
+    Role.OPERATOR: (CaseStatus.NEW, CaseStatus.ACCEPTED, CaseStatus.CLASSIFIED),
+    Role.HANDLER: (CaseStatus.DISPATCHED,),
+    Role.SUPERVISOR: (
+        CaseStatus.NEW,
+        CaseStatus.ACCEPTED,
+        CaseStatus.CLASSIFIED,
+        CaseStatus.DISPATCHED,
+        CaseStatus.REPLIED,
+    ),
+    Role.ADMIN: (CaseStatus.NEW, CaseStatus.ACCEPTED, CaseStatus.CLASSIFIED, CaseStatus.DISPATCHED, CaseStatus.REPLIED),
+}
+
+
+def _encode(case: Case) -> str:
+    due = case.due_at.isoformat() if case.due_at else ""
+    return base64.urlsafe_b64encode(f"{due}|{case.id}".encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime | None, uuid.UUID]:
+    try:
+        due, case_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        return (datetime.fromisoformat(due) if due else None), uuid.UUID(case_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400, "cursor is not one this API issued") from exc
+
+
+@router.get("", response_model=CasePage, summary="The caller's work queue, most urgent deadline first")
+async def queue(
+    session: SessionDep,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+    status: Annotated[list[CaseStatus] | None, Query()] = None,
+    channel: Channel | None = None,
+    account_id: str | None = None,
+    category_id: str | None = None,
+    department_id: str | None = None,
+    overdue: bool | None = None,
+    escalated: bool | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in the case subject")] = None,
+) -> CasePage:
+    statuses = status or DEFAULT_STATUSES[user.role]
+    conditions: list[Any] = [Case.status.in_([s.value for s in statuses])]
+    if channel:
+        conditions.append(Case.channel == channel.value)
+    if account_id:
+        conditions.append(Case.account_id == account_id)
+    if category_id:
+        conditions.append(
+            or_(
+                Case.category_id == category_id,
+                and_(Case.category_id.is_(None), Case.proposed_category_id == category_id),
+            )
+        )
+    if department_id:
+        conditions.append(
+            or_(
+                Case.department_id == department_id,
+                and_(Case.department_id.is_(None), Case.proposed_department_id == department_id),
+            )
+        )
+    if overdue is not None:
+        late = and_(Case.due_at.is_not(None), Case.due_at < utcnow())
+        conditions.append(late if overdue else ~late)
+    if escalated is not None:
+        conditions.append(Case.escalated.is_(escalated))
+    if q:
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(Case.subject.like(f"%{escaped}%", escape="\\"))
+    base = access.scope(select(Case).where(*conditions), user)
+    total = (
+        await session.execute(access.scope(select(func.count()).select_from(Case).where(*conditions), user))
+    ).scalar_one()
+    # Deadline first; cases without one (answered) last. Keyset on (due_at, id) keeps deep pages fast.
+    query = base.order_by(Case.due_at.is_(None), Case.due_at, Case.id)
+    if cursor:
+        due, case_id = _decode(cursor)
+        if due is None:
+            query = query.where(Case.due_at.is_(None), Case.id > case_id)
+        else:
+            query = query.where(
+                or_(Case.due_at.is_(None), Case.due_at > due, and_(Case.due_at == due, Case.id > case_id))
+            )
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    next_cursor = _encode(rows[limit - 1]) if len(rows) > limit else None
+    return CasePage(items=[CaseSummary.model_validate(r) for r in rows[:limit]], total=total, next_cursor=next_cursor)
+
+
+async def _events_after(request: Request, user: User, last_id: int) -> list[OutboxRecord]:
+    async with request.app.state.sessions() as session:
+        query = select(OutboxRecord).where(OutboxRecord.topic == CASE_EVENTS, OutboxRecord.id > last_id)
+        if user.role == Role.HANDLER:
+            query = query.where(OutboxRecord.department_id == user.department_id)
+        return list((await session.scalars(query.order_by(OutboxRecord.id).limit(200))).all())
+
+
+@router.get("/events", summary="Server-sent events: every case change the caller may see, as it happens")
+async def events(
+    request: Request,
+    user: CurrentUser,
+    last_event_id: Annotated[int | None, Query(alias="after")] = None,
+) -> EventSourceResponse:
+    """Each event's id is its outbox position: a reconnecting client sends Last-Event-ID and misses nothing."""
+    header = request.headers.get("last-event-id")
+    start = last_event_id if last_event_id is not None else int(header) if header and header.isdigit() else None
+    poll_s = request.app.state.settings.outbox_idle_s
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        last = start
+        if last is None:  # a fresh subscriber starts from now, not from the beginning of history
+            async with request.app.state.sessions() as session:
+                last = (await session.scalar(select(func.max(OutboxRecord.id)))) or 0
+        while not await request.is_disconnected():
+            rows = await _events_after(request, user, last)
+            for row in rows:
+                last = row.id
+                event = json.loads(row.value)
+                yield {"id": str(row.id), "event": event["type"], "data": row.value}
+            if not rows:
+                await asyncio.sleep(max(poll_s, 0.05))
+
+    return EventSourceResponse(stream(), ping=15)

@@ -1,0 +1,323 @@
+"""The case lifecycle through HTTP, as operators, handlers and supervisors use it, with events on Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from case_api.db import make_engine, make_sessionmaker
+from case_api.intake.service import intake_batch
+from case_api.main import create_app
+from case_api.settings import Settings
+from shared.contracts.v1 import (
+    CaseEvent,
+    Channel,
+    DeliveryReceipt,
+    DeliveryReceiptRecord,
+    DeliveryStatus,
+    ReplyCommandRecord,
+    utcnow,
+)
+from shared.settings import DatabaseSettings, KafkaSettings
+from tests.asgi import serving
+from tests.case_api.factories import POLICY, bearer, routed
+from tests.kafka_helpers import read_topic
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    kafka: KafkaSettings
+    database_url: str
+
+    async def as_user(self, username: str, role: str, department_id: str | None = None) -> dict[str, str]:
+        body = {"username": username, "password": "correct-horse-9", "role": role, "department_id": department_id}
+        response = await self.client.post("/api/v1/users", json=body)
+        assert response.status_code == 201, response.text
+        return {"Authorization": await bearer(self.client, username, "correct-horse-9")}
+
+    async def seed(self, *items: object) -> list[str]:
+        engine = make_engine(self.database_url)
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await intake_batch(session, list(items), tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)  # type: ignore[arg-type]
+        await engine.dispose()
+        page = (await self.client.get("/api/v1/cases", params={"limit": 200})).json()
+        return [c["id"] for c in sorted(page["items"], key=lambda c: c["number"])]
+
+    async def act(self, case_id: str, action: str, body: dict | None = None, headers: dict | None = None):  # type: ignore[no-untyped-def,type-arg]
+        return await self.client.post(f"/api/v1/cases/{case_id}/{action}", json=body or {}, headers=headers)
+
+    async def events(self, expect: int) -> list[CaseEvent]:
+        records = await read_topic(self.kafka, self.kafka.topics.case_events, expect=expect, timeout=10)
+        return [CaseEvent.from_bytes(r.value) for r in records]
+
+
+@pytest.fixture
+async def api(database_url: str, kafka_settings: KafkaSettings) -> AsyncIterator[Api]:
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url), claim_lease_seconds=1)
+    async with serving(create_app(settings)) as client:
+        client.headers["Authorization"] = await bearer(client, "admin", "admin")
+        yield Api(client, kafka_settings, database_url)
+
+
+async def test_confirm_reply_deliver_close_with_events_in_order(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1", text="小区物业乱收费，请处理"))
+    operator = await api.as_user("op1", "operator")
+
+    confirmed = await api.act(case_id, "confirm", headers=operator)
+    assert confirmed.status_code == 200, confirmed.text
+    body = confirmed.json()
+    assert (body["status"], body["category_id"], body["department_id"]) == ("dispatched", "housing-property", "housing")
+    assert body["departments"] == [
+        {"department_id": "housing", "role": "lead", "part": "", "status": "open", "completed_at": None, "note": None}
+    ]
+
+    replied = await api.act(case_id, "reply", {"text": "您好，已责成物业整改。"}, headers=operator)
+    assert replied.json()["status"] == "replied"
+    [reply] = replied.json()["replies"]
+    assert reply["status"] == "queued"
+
+    # The reply command reaches the channel services with the citizen's id and the tracking number.
+    [command_raw] = await read_topic(api.kafka, api.kafka.topics.outbound_replies, expect=1)
+    command = ReplyCommandRecord.from_bytes(command_raw.value).data
+    assert (command.recipient_id, command.text, str(command.reply_id)) == (
+        "oCitizen",
+        "您好，已责成物业整改。",
+        reply["id"],
+    )
+    assert command_raw.key == b"wechat:city-wechat:oCitizen"
+
+    # The channel service's receipt updates the reply the operator sees.
+    receipt = DeliveryReceipt(
+        reply_id=command.reply_id,
+        case_id=command.case_id,
+        channel=Channel.WECHAT,
+        account_id="city-wechat",
+        status=DeliveryStatus.DELIVERED,
+        attempts=2,
+        finished_at=utcnow(),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=api.kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    await producer.send_and_wait(
+        api.kafka.topics.outbound_receipts,
+        DeliveryReceiptRecord.wrap(receipt, source="ingest-wechat").to_bytes(),
+        key=b"k",
+    )
+    await producer.stop()
+    for _ in range(100):
+        detail = (await api.client.get(f"/api/v1/cases/{case_id}")).json()
+        if detail["replies"][0]["status"] == "delivered":
+            break
+        await asyncio.sleep(0.1)
+    assert detail["replies"][0]["status"] == "delivered" and detail["replies"][0]["attempts"] == 2
+
+    closed = await api.act(case_id, "close", headers=operator)
+    assert closed.json()["status"] == "closed"
+
+    events = await api.events(expect=7)
+    assert [e.type.removeprefix("gov.inbox.case.") for e in events] == [
+        "created",
+        "accepted",
+        "classified",
+        "dispatched",
+        "replied",
+        "reply-delivered",
+        "closed",
+    ]
+    assert {e.subject for e in events} == {case_id}
+    assert events[2].data.change.details["via"] == "confirm"
+    assert [e.data.change.actor for e in events[1:5]] == ["op1"] * 4
+
+    audit = (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json()
+    assert [a["action"] for a in audit] == ["created", "accept", "classify", "dispatch", "reply", "close"]
+    assert audit[1]["before"]["status"] == "new" and audit[1]["after"]["status"] == "accepted"
+
+
+async def test_an_illegal_move_is_409_with_the_state_and_what_is_allowed(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    response = await api.act(case_id, "close")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["current_status"] == "new"
+    assert set(body["allowed_actions"]) == {"accept", "escalate", "discard", "confirm"} - {"confirm"}
+    assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["status"] == "new"
+    assert len(await api.events(expect=2)) == 1  # only "created"
+
+
+async def test_bad_bodies_are_422_and_change_nothing(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    assert (await api.act(case_id, "classify", {"category_id": "no-such"})).status_code == 409  # still new
+    await api.act(case_id, "accept")
+    unknown = await api.act(case_id, "classify", {"category_id": "no-such"})
+    assert unknown.status_code == 422 and "no-such" in unknown.text
+    extra = await api.act(case_id, "accept", {"surprise": 1})
+    assert extra.status_code == 422
+    assert (await api.act(case_id, "escalate", {})).status_code == 422  # reason required
+    assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["status"] == "accepted"
+
+
+async def test_transfer_needs_a_reason_and_moves_the_case_between_departments(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "confirm")
+    housing = await api.as_user("h-housing", "handler", "housing")
+    market = await api.as_user("h-market", "handler", "market")
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=market)).status_code == 404
+
+    assert (await api.act(case_id, "transfer", {"department_id": "market"}, headers=housing)).status_code == 422
+    moved = await api.act(
+        case_id, "transfer", {"department_id": "market", "reason": "属于市场监管职责"}, headers=housing
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["department_id"] == "market" and moved.json()["transfer_count"] == 1
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=housing)).status_code == 404
+    queue = (await api.client.get("/api/v1/queue", headers=market)).json()
+    assert [c["id"] for c in queue["items"]] == [case_id]
+    events = await api.events(expect=5)
+    transferred = events[-1]
+    assert transferred.type == "gov.inbox.case.transferred"
+    assert transferred.data.change.reason == "属于市场监管职责"
+    assert transferred.data.change.details == {"from_department_id": "housing", "to_department_id": "market"}
+
+
+async def test_co_handling_blocks_closure_until_every_part_is_done(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "accept")
+    await api.act(case_id, "classify", {"category_id": "housing-property"})
+    dispatched = await api.act(
+        case_id, "dispatch", {"co_handlers": [{"department_id": "environment", "part": "检测噪音"}]}
+    )
+    assert [d["role"] for d in dispatched.json()["departments"]] == ["lead", "helper"]
+    helper = await api.as_user("h-env", "handler", "environment")
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=helper)).status_code == 200
+    # The helper cannot answer for the lead department.
+    assert (await api.act(case_id, "reply", {"text": "x"}, headers=helper)).status_code == 409
+    await api.act(case_id, "reply", {"text": "已处理"})
+    blocked = await api.act(case_id, "close")
+    assert blocked.status_code == 409 and "environment" in blocked.json()["detail"]
+    done = await api.act(case_id, "co-handlers/environment/complete", {"note": "噪音达标"}, headers=helper)
+    assert done.status_code == 200, done.text
+    assert (await api.act(case_id, "close")).json()["status"] == "closed"
+
+
+async def test_reopen_and_interim_reply_hold_the_case_to_new_deadlines(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "confirm")
+    past = await api.act(case_id, "interim-reply", {"text": "正在处理", "promised_at": "2020-01-01T00:00:00Z"})
+    assert past.status_code == 422
+    promise = (utcnow() + timedelta(days=3)).replace(microsecond=0)
+    interim = await api.act(case_id, "interim-reply", {"text": "三日内答复", "promised_at": promise.isoformat()})
+    body = interim.json()
+    assert body["status"] == "dispatched" and body["promised_at"] == body["due_at"]
+    assert body["first_responded_at"] is not None and body["replies"][0]["interim"] is True
+    await api.act(case_id, "reply", {"text": "已解决"})
+    closed = await api.act(case_id, "close")
+    assert closed.json()["due_at"] is None
+    assert (await api.act(case_id, "reopen", {})).status_code == 422
+    reopened = await api.act(case_id, "reopen", {"reason": "市民不满意"})
+    assert reopened.json()["status"] == "accepted" and reopened.json()["reopen_count"] == 1
+    assert reopened.json()["due_at"] is not None and reopened.json()["closed_at"] is None
+
+
+async def test_claims_keep_two_operators_off_one_case_and_expire(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    alice = await api.as_user("alice", "operator")
+    bob = await api.as_user("bob", "operator")
+    assert (await api.act(case_id, "claim", headers=alice)).json()["claimed_by"] == "alice"
+    refused = await api.act(case_id, "accept", headers=bob)
+    assert refused.status_code == 409 and "alice" in refused.json()["detail"]
+    await asyncio.sleep(1.2)  # the lease in this test is one second
+    assert (await api.act(case_id, "accept", headers=bob)).status_code == 200
+
+
+async def test_each_role_sees_its_own_queue(api: Api) -> None:
+    a, b, c = await api.seed(routed("m1", sender="a"), routed("m2", sender="b"), routed("m3", sender="c"))
+    await api.act(b, "confirm")  # housing
+    await api.act(c, "accept")
+    await api.act(c, "escalate", {"reason": "媒体关注"})
+    operator = await api.as_user("op", "operator")
+    housing = await api.as_user("hh", "handler", "housing")
+    health = await api.as_user("hx", "handler", "health")
+    supervisor = await api.as_user("sup", "supervisor")
+
+    def ids(page: dict) -> set[str]:  # type: ignore[type-arg]
+        return {item["id"] for item in page["items"]}
+
+    assert ids((await api.client.get("/api/v1/queue", headers=operator)).json()) == {a, c}
+    assert ids((await api.client.get("/api/v1/queue", headers=housing)).json()) == {b}
+    assert ids((await api.client.get("/api/v1/queue", headers=health)).json()) == set()
+    assert ids((await api.client.get("/api/v1/queue", headers=supervisor, params={"escalated": "true"})).json()) == {c}
+    # A handler cannot reach other departments' cases through any door.
+    assert (await api.client.get("/api/v1/cases", headers=health)).json()["total"] == 0
+    assert (await api.client.get(f"/api/v1/cases/{a}/audit", headers=health)).status_code == 404
+    assert (await api.act(b, "reply", {"text": "x"}, headers=health)).status_code == 404
+    assert (await api.act(a, "accept", headers=housing)).status_code == 404
+    # …and cannot take staff actions on their own cases either.
+    assert (await api.act(b, "discard", {"reason": "x"}, headers=housing)).status_code == 403
+    assert (await api.client.post("/api/v1/users", headers=operator, json={})).status_code == 403
+    assert (await api.client.get("/api/v1/cases")).status_code == 200
+    assert (await api.client.get("/api/v1/cases", headers={"Authorization": "Bearer nonsense"})).status_code == 401
+
+
+async def test_the_queue_is_ordered_by_deadline_and_filters(api: Api) -> None:
+    a, b = await api.seed(routed("m1", sender="a", text="路灯坏了"), routed("m2", sender="b", text="垃圾没人收"))
+    promise = (utcnow() + timedelta(minutes=10)).isoformat()
+    await api.act(b, "confirm")
+    await api.act(b, "interim-reply", {"text": "十分钟内处理", "promised_at": promise})
+    page = (await api.client.get("/api/v1/queue")).json()
+    assert [c["id"] for c in page["items"]] == [b, a]  # b is due in 10 minutes, a in an hour
+    assert [c["id"] for c in (await api.client.get("/api/v1/queue", params={"q": "路灯"})).json()["items"]] == [a]
+    first = (await api.client.get("/api/v1/queue", params={"limit": 1})).json()
+    second = (await api.client.get("/api/v1/queue", params={"limit": 1, "cursor": first["next_cursor"]})).json()
+    assert [first["items"][0]["id"], second["items"][0]["id"]] == [b, a] and second["next_cursor"] is None
+    assert (await api.client.get("/api/v1/queue", params={"overdue": "true"})).json()["total"] == 0
+
+
+async def test_contacts_link_across_channels_and_history_shows_both(api: Api) -> None:
+    wechat, weibo = await api.seed(
+        routed("m1", sender="oWx"), routed("m2", sender="123", channel=Channel.WEIBO, account="city-weibo")
+    )
+    first = (await api.client.get(f"/api/v1/cases/{wechat}")).json()["contact"]["id"]
+    second = (await api.client.get(f"/api/v1/cases/{weibo}")).json()["contact"]["id"]
+    linked = await api.client.post(f"/api/v1/contacts/{first}/link", json={"other_contact_id": second})
+    assert linked.status_code == 200
+    assert {c["id"] for c in linked.json()["cases"]} == {wechat, weibo}
+    assert [c["id"] for c in linked.json()["linked"]] == [second]
+    assert (
+        await api.client.post(f"/api/v1/contacts/{first}/link", json={"other_contact_id": first})
+    ).status_code == 422
+
+
+async def test_canned_replies_fill_in_the_tracking_number(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    bad = await api.client.post("/api/v1/reply-templates", json={"name": "x", "body": "{secret}"})
+    assert bad.status_code == 422
+    created = await api.client.post(
+        "/api/v1/reply-templates",
+        json={
+            "name": "受理",
+            "category_id": "housing-property",
+            "body": "您的诉求（编号{number}）已转{department}办理。",
+        },
+    )
+    assert created.status_code == 201
+    number = (await api.client.get(f"/api/v1/cases/{case_id}")).json()["number"]
+    rendered = await api.client.get(f"/api/v1/cases/{case_id}/reply-templates/{created.json()['id']}")
+    assert rendered.json()["text"] == f"您的诉求（编号{number}）已转市住房和城乡建设局办理。"
+
+
+async def test_events_carry_the_case_snapshot(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "accept")
+    created, accepted = await api.events(expect=2)
+    assert json.loads(created.to_bytes())["specversion"] == "1.0"
+    assert accepted.data.case["status"] == "accepted" and accepted.data.case["id"] == case_id
+    assert accepted.data.change.from_status == "new"
