@@ -15,6 +15,7 @@ from inbox_dev.demo_keys import ensure_demo_keys
 from inbox_dev.ports import free_port
 from inbox_dev.simulator.wechat import WeChatAccount
 from inbox_dev.stack import DEFAULT_SERVICES, Service, Stack
+from shared.settings import KafkaSettings
 
 WECHAT = WeChatAccount(
     token="e2e-token",
@@ -32,6 +33,7 @@ class RunningStack:
     ports: dict[str, int]
     alipay_platform_key: RSAPrivateKey
     auth: dict[str, str]  # an admin's bearer token
+    kafka: KafkaSettings  # where the stack's topics are, to read them as another system would
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -53,6 +55,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         encoding="utf-8",
     )
     services = tuple(Service(s.name, s.module, free_port()) for s in DEFAULT_SERVICES)
+    prefix = f"e2e{uuid.uuid4().hex[:6]}."
     stack = Stack(
         services=services,
         broker_port=free_port(),
@@ -61,7 +64,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         env={
             "INBOX_ACCOUNTS_FILE": str(accounts),
             "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'inbox.db'}",
-            "KAFKA_TOPIC_PREFIX": f"e2e{uuid.uuid4().hex[:6]}.",
+            "KAFKA_TOPIC_PREFIX": prefix,
             "KAFKA_SESSION_TIMEOUT_MS": "2000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
             "KAFKA_FETCH_MAX_WAIT_MS": "20",
@@ -83,7 +86,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         f"http://127.0.0.1:{ports['case-api']}/api/v1/auth/token",
         data={"username": "e2e-admin", "password": ADMIN_PASSWORD},
     ).json()["access_token"]
-    yield RunningStack(stack, ports, platform_key, {"Authorization": f"Bearer {token}"})
+    assert stack.broker is not None
+    kafka = KafkaSettings(bootstrap_servers=stack.broker.bootstrap_servers, topic_prefix=prefix)
+    yield RunningStack(stack, ports, platform_key, {"Authorization": f"Bearer {token}"}, kafka)
     stack.stop()
     for name, process in stack.processes.items():
         assert process.returncode is not None, f"{name} did not stop"
