@@ -15,6 +15,7 @@ from inbox_dev.demo_keys import ensure_demo_keys
 from inbox_dev.ports import free_port
 from inbox_dev.simulator.wechat import WeChatAccount
 from inbox_dev.stack import DEFAULT_SERVICES, Service, Stack
+
 from shared.settings import KafkaSettings
 
 WECHAT = WeChatAccount(

@@ -7,8 +7,8 @@ import json
 
 import httpx
 import pytest
-
 from inbox_dev.simulator.wechat import push, text_xml
+
 from shared.contracts.v1 import CaseEvent, ReplyCommandRecord
 from tests.e2e.conftest import WECHAT, RunningStack
 from tests.e2e.test_pipeline import find_case
