@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -20,7 +19,7 @@ from shared.taxonomy import load_taxonomy
 
 from .auth.router import router as auth_router
 from .auth.service import ensure_admin
-from .cases.deadlines import WallClockPolicy
+from .cases.deadlines import CalendarPolicy
 from .cases.router import router as cases_router
 from .catalog.router import router as catalog_router
 from .catalog.service import seed_from_taxonomy
@@ -32,6 +31,7 @@ from .queue.router import router as queue_router
 from .replies.receipts import ReceiptHandler
 from .replies.router import router as replies_router
 from .settings import Settings, get_settings
+from .sla import SlaCalculator
 
 log = structlog.get_logger(__name__)
 
@@ -52,13 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
         engine = make_engine(settings.db.database_url, echo=settings.db.database_echo)
         sessions = make_sessionmaker(engine)
+        taxonomy = load_taxonomy(settings.taxonomy_file)
         async with sessions() as session:
-            await seed_from_taxonomy(session, taxonomy=load_taxonomy(settings.taxonomy_file))
+            await seed_from_taxonomy(session, taxonomy=taxonomy)
             await ensure_admin(session, username=settings.admin_user, password=settings.admin_password)
-        policy = WallClockPolicy(
-            first_response=timedelta(hours=settings.first_response_hours),
-            resolution=timedelta(hours=settings.resolution_hours),
-        )
+        # Deadlines on the business calendar; a typo in sla.yaml's category ids fails start-up, not a case.
+        policy = CalendarPolicy(SlaCalculator.from_settings(settings.sla, categories=list(taxonomy.categories)))
         topics = settings.kafka.topics
         producer = make_producer(settings.kafka, client_id=settings.service_name)
         intake_consumer = make_consumer(

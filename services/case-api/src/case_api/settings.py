@@ -5,6 +5,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from case_api.sla import SlaSettings
 from shared.settings import CommonSettings, DatabaseSettings, KafkaSettings
 
 
@@ -21,12 +22,11 @@ class Settings(CommonSettings):
     admin_user: str = "admin"
     admin_password: str = "admin"  # local default; production must set INBOX_ADMIN_PASSWORD
     claim_lease_seconds: int = 300
-    first_response_hours: float = 1.0  # until the business calendar lands: wall-clock defaults
-    resolution_hours: float = 5 * 24.0
     outbox_batch: int = 500
     outbox_idle_s: float = 0.1  # poll interval; commits in this process wake the publisher at once
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    sla: SlaSettings = Field(default_factory=SlaSettings)
 
 
 @lru_cache

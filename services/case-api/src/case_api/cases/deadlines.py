@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from case_api.sla import SlaCalculator
+
 from .models import Case, CaseStatus
 
 
@@ -21,7 +23,7 @@ class DeadlinePolicy(Protocol):
 
 @dataclass(frozen=True)
 class WallClockPolicy:
-    """Plain elapsed time; the business-calendar policy (working hours, holidays, 调休) replaces it when configured."""
+    """Plain elapsed time, for tests that need round numbers; services use `CalendarPolicy`."""
 
     first_response: timedelta
     resolution: timedelta
@@ -44,3 +46,22 @@ def next_due(case: Case) -> datetime | None:
     if case.first_responded_at is None:
         return case.first_response_due_at
     return case.promised_at or case.resolution_due_at
+
+
+@dataclass(frozen=True)
+class CalendarPolicy:
+    """Deadlines on the Chinese business calendar and the SLA policies in config/sla.yaml (case_api.sla)."""
+
+    calculator: SlaCalculator
+
+    def first_response_due(
+        self, received_at: datetime, *, category_id: str | None = None, request_type: str | None = None
+    ) -> datetime:
+        deadlines = self.calculator.deadlines(received_at=received_at, category=category_id, request_type=request_type)
+        return deadlines.first_response.due_at
+
+    def resolution_due(
+        self, received_at: datetime, *, category_id: str | None = None, request_type: str | None = None
+    ) -> datetime:
+        deadlines = self.calculator.deadlines(received_at=received_at, category=category_id, request_type=request_type)
+        return deadlines.resolution.due_at
