@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from case_api.sla import SlaSettings
-from shared.settings import CommonSettings, DatabaseSettings, KafkaSettings
+from shared.settings import CommonSettings, DatabaseSettings, KafkaSettings, Mode
+
+PLACEHOLDER_SECRET = "local-development-secret-change-me"
+PLACEHOLDER_PASSWORD = "admin"
 
 
 class Settings(CommonSettings):
@@ -17,16 +20,30 @@ class Settings(CommonSettings):
     consumer_group: str = "case-api"
     timezone: str = "Asia/Shanghai"  # tracking numbers carry the local date citizens know
     # Tokens are signed with this; production must set its own (placeholders are refused outside local mode).
-    secret_key: str = "local-development-secret-change-me"
+    secret_key: str = PLACEHOLDER_SECRET
     token_ttl_minutes: int = 8 * 60  # one working shift
     admin_user: str = "admin"
-    admin_password: str = "admin"  # local default; production must set INBOX_ADMIN_PASSWORD
+    admin_password: str = PLACEHOLDER_PASSWORD  # local default; production must set INBOX_ADMIN_PASSWORD
     claim_lease_seconds: int = 300
     outbox_batch: int = 500
     outbox_idle_s: float = 0.1  # poll interval; commits in this process wake the publisher at once
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
+
+    @model_validator(mode="after")
+    def _no_placeholders_in_production(self) -> Settings:
+        if self.mode is Mode.PRODUCTION:
+            problems = []
+            if self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32:
+                problems.append("INBOX_SECRET_KEY must be set to a random value of at least 32 characters")
+            if self.admin_password == PLACEHOLDER_PASSWORD or len(self.admin_password) < 12:
+                problems.append("INBOX_ADMIN_PASSWORD must be set (12 characters or more)")
+            if self.db.database_url.startswith("sqlite"):
+                problems.append("DATABASE_URL must point at PostgreSQL in production")
+            if problems:
+                raise ValueError("refusing to start in production mode: " + "; ".join(problems))
+        return self
 
 
 @lru_cache
