@@ -321,3 +321,31 @@ async def test_events_carry_the_case_snapshot(api: Api) -> None:
     assert json.loads(created.to_bytes())["specversion"] == "1.0"
     assert accepted.data.case["status"] == "accepted" and accepted.data.case["id"] == case_id
     assert accepted.data.change.from_status == "new"
+
+
+async def test_public_tracking_and_statistics_show_no_personal_data(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1", sender="oSecretOpenId", text="我的电话13800000000，小区物业乱收费"))
+    await api.act(case_id, "confirm")
+    number = (await api.client.get(f"/api/v1/cases/{case_id}")).json()["number"]
+    anonymous = httpx.AsyncClient(transport=api.client._transport, base_url="http://testserver")
+    async with anonymous:
+        tracked = await anonymous.get(f"/api/v1/track/{number}")
+        assert tracked.status_code == 200
+        body = tracked.json()
+        assert (body["status_text"], body["department"]) == ("办理中", "市住房和城乡建设局")
+        assert "13800000000" not in tracked.text and "oSecretOpenId" not in tracked.text
+        assert (await anonymous.get("/api/v1/track/20000101-00001")).status_code == 404
+        public = (await anonymous.get("/api/v1/public/stats/departments")).json()
+        assert public["departments"][0]["name"] == "市住房和城乡建设局"
+        assert "department_id" not in public["departments"][0]
+        assert (await anonymous.get("/api/v1/stats/departments")).status_code == 401
+    housing = await api.as_user("stats-h", "handler", "housing")
+    health = await api.as_user("stats-x", "handler", "health")
+    assert [
+        d["department_id"]
+        for d in (await api.client.get("/api/v1/stats/departments", headers=housing)).json()["departments"]
+    ] == ["housing"]
+    assert (await api.client.get("/api/v1/stats/departments", headers=health)).json()["departments"] == []
+    assert (
+        await api.client.get("/api/v1/stats/departments", params={"from": "2026-02-01", "to": "2026-01-01"})
+    ).status_code == 422

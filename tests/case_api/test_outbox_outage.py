@@ -51,8 +51,7 @@ async def test_events_committed_during_a_broker_outage_are_published_after_it(
             [case] = (await client.get("/api/v1/cases")).json()["items"]
             broker.stop()
             # The API keeps working: the change and its event are committed together, the event waits.
-            for action, body in (("accept", {}), ("classify", {"category_id": "housing-property"}),
-                                 ("dispatch", {})):
+            for action, body in (("accept", {}), ("classify", {"category_id": "housing-property"}), ("dispatch", {})):
                 response = await client.post(f"/api/v1/cases/{case['id']}/{action}", json=body)
                 assert response.status_code == 200, response.text
             assert await unpublished(database_url) >= 3

@@ -32,6 +32,8 @@ from .replies.receipts import ReceiptHandler
 from .replies.router import router as replies_router
 from .settings import Settings, get_settings
 from .sla import SlaCalculator
+from .supervision.router import router as supervision_router
+from .supervision.sweeper import Sweeper
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +98,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(consume_batches(intake_consumer, intake, settings=settings.kafka), name="intake"),
             asyncio.create_task(consume_batches(receipt_consumer, receipts, settings=settings.kafka), name="receipts"),
             asyncio.create_task(publisher.run(), name="outbox"),
+            asyncio.create_task(
+                Sweeper(
+                    engine=engine,
+                    sessions=sessions,
+                    interval_s=settings.sla_sweep_interval_s,
+                    auto_escalate=settings.sla_auto_escalate,
+                    on_commit=publisher.wakeup.set,
+                ).run(),
+                name="sla-sweeper",
+            ),
         ]
         for task in tasks:
             _supervise(task)
@@ -123,7 +135,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The system of record: cases, the operators' queue, contacts, departments.",
     )
     app.state.settings = settings
-    for router in (auth_router, cases_router, queue_router, contacts_router, catalog_router, replies_router):
+    for router in (
+        auth_router,
+        cases_router,
+        queue_router,
+        contacts_router,
+        catalog_router,
+        replies_router,
+        supervision_router,
+    ):
         app.include_router(router)
     app.include_router(
         health_router(

@@ -25,6 +25,8 @@ class Settings(CommonSettings):
     admin_user: str = "admin"
     admin_password: str = PLACEHOLDER_PASSWORD  # local default; production must set INBOX_ADMIN_PASSWORD
     claim_lease_seconds: int = 300
+    sla_sweep_interval_s: float = 30.0
+    sla_auto_escalate: bool = True  # a breached case goes to the supervisors' queue by itself
     outbox_batch: int = 500
     outbox_idle_s: float = 0.1  # poll interval; commits in this process wake the publisher at once
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

@@ -17,7 +17,7 @@ from case_api.replies.models import Reply, ReplyStatus
 from shared.contracts.v1 import Channel, ReplyCommand
 
 from . import access
-from .deadlines import DeadlinePolicy, next_due
+from .deadlines import DeadlinePolicy, reschedule
 from .lifecycle import Action, ensure_allowed, transition
 from .models import Case, CaseDepartment, CaseStatus, CaseTransfer, Message
 
@@ -105,9 +105,7 @@ class CaseActions:
             changes=changes,
             details=details,
         )
-        due = next_due(case)
-        if due != case.due_at:
-            case.due_at = due
+        reschedule(case, self.now)
 
     async def accept(self, case: Case) -> None:
         check_claim(case, self.user, self.now)

@@ -39,6 +39,26 @@ class WallClockPolicy:
         return received_at + self.resolution
 
 
+WARN_SHARE = 0.8  # a deadline is "due soon" once this share of the time to it has passed
+
+
+def warn_time(due: datetime | None, now: datetime) -> datetime | None:
+    if due is None or due <= now:
+        return due
+    return now + (due - now) * WARN_SHARE
+
+
+def reschedule(case: Case, now: datetime) -> None:
+    """Point the case at its next deadline; a new deadline starts out `ok` (the breach history stays)."""
+    due = next_due(case)
+    if due == case.due_at:
+        return
+    case.due_at = due
+    case.warn_at = warn_time(due, now)
+    if due is None or due > now:
+        case.sla_state = "ok"
+
+
 def next_due(case: Case) -> datetime | None:
     """The one deadline the queue sorts by: first response, then the promise or resolution, none once answered."""
     if case.status in (CaseStatus.REPLIED, CaseStatus.CLOSED):

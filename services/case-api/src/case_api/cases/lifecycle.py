@@ -119,6 +119,9 @@ def snapshot(case: Case) -> dict[str, Any]:
         "promised_at": iso(case.promised_at),
         "closed_at": iso(case.closed_at),
         "version": case.version,
+        "sla_state": case.sla_state,
+        "breached_at": iso(case.breached_at),
+        "rating": case.rating,
     }
 
 
@@ -155,12 +158,69 @@ async def transition(
         case.status = move.target.value
     case.version += 1
     case.updated_at = now
+    return await _announce(
+        session,
+        case,
+        action.value,
+        move.event,
+        before=before,
+        from_status=from_status,
+        actor=actor,
+        now=now,
+        reason=reason,
+        details=details,
+    )
+
+
+async def record(
+    session: AsyncSession,
+    case: Case,
+    event: str,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    changes: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """A change that is not a move between states (a deadline passing, a rating): audited and announced alike."""
+    before = snapshot(case)
+    for field, value in (changes or {}).items():
+        setattr(case, field, value)
+    case.updated_at = now
+    return await _announce(
+        session,
+        case,
+        event,
+        event,
+        before=before,
+        from_status=case.status,
+        actor=actor,
+        now=now,
+        reason=reason,
+        details=details,
+    )
+
+
+async def _announce(
+    session: AsyncSession,
+    case: Case,
+    action: str,
+    event: str,
+    *,
+    before: dict[str, Any],
+    from_status: str,
+    actor: str,
+    now: datetime,
+    reason: str | None,
+    details: dict[str, Any] | None,
+) -> AuditEntry:
     after = snapshot(case)
     entry = AuditEntry(
         id=uuid.uuid4(),
         case_id=case.id,
         actor=actor,
-        action=action.value,
+        action=action,
         at=now,
         from_status=from_status,
         to_status=case.status,
@@ -170,12 +230,7 @@ async def transition(
     )
     session.add(entry)
     change = CaseChange(
-        action=move.event,
-        from_status=from_status,
-        to_status=case.status,
-        actor=actor,
-        reason=reason,
-        details=details or {},
+        action=event, from_status=from_status, to_status=case.status, actor=actor, reason=reason, details=details or {}
     )
     await outbox.add(session, [outbox.case_event_row(case.id, change, after, department_id=case.department_id)])
     return entry

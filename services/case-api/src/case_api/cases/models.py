@@ -28,6 +28,7 @@ class Case(Base):
         Index("ix_cases_created", "created_at", "id"),
         Index("ix_cases_queue", "status", "due_at", "id"),  # the operators' queue, ordered by deadline
         Index("ix_cases_department_due", "department_id", "status", "due_at", "id"),  # handlers' queue
+        Index("ix_cases_sweep", "sla_state", "warn_at"),  # the sweeper's two scans
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -67,6 +68,14 @@ class Case(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claim_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every transition
+    # Supervision: `warn_at` is when the current deadline becomes "due soon"; the sweeper moves `sla_state`
+    # from ok to warning to breached and announces each step once.
+    warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sla_state: Mapped[str] = mapped_column(String(10), default="ok")
+    breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The citizen's 1–5 rating after closure.
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class CaseDepartment(Base):

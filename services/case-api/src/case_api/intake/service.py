@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.audit.models import AuditEntry
-from case_api.cases.deadlines import DeadlinePolicy
+from case_api.cases.deadlines import DeadlinePolicy, warn_time
 from case_api.cases.lifecycle import snapshot
 from case_api.cases.models import Case, CaseStatus, Message
 from case_api.cases.numbers import reserve_numbers
@@ -142,6 +142,8 @@ async def intake_batch(
                         "last_message_at": m.sent_at,
                         "first_response_due_at": first_due,
                         "due_at": first_due,
+                        "warn_at": warn_time(first_due, now),
+                        "sla_state": "ok",
                         "resolution_due_at": policy.resolution_due(
                             m.received_at, category_id=decision.category, request_type=decision.request_type
                         ),

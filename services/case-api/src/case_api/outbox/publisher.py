@@ -1,8 +1,6 @@
-"""Publishes committed outbox rows to Kafka in id order, then stamps them; one publisher per deployment.
-
-With several case-api replicas on PostgreSQL, a session-level advisory lock elects the publisher; the others
-wait and take over if it dies (its connection closes, the lock is released). SQLite runs one process anyway.
-Delivery is at least once: a crash between send and stamp re-sends, and consumers are idempotent by record id.
+"""Publishes committed outbox rows to Kafka in id order, then stamps them; one publisher per deployment
+(case_api.leader). Delivery is at least once: a crash between send and stamp re-sends, and consumers are
+idempotent by record id.
 """
 
 from __future__ import annotations
@@ -12,17 +10,16 @@ import contextlib
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from case_api.leader import OUTBOX_PUBLISHER, leadership
 from shared.contracts.v1 import utcnow
 from shared.topics import Topics
 
 from .models import OutboxRecord
 
 log = structlog.get_logger(__name__)
-
-_LOCK_ID = 0x1B0C5  # arbitrary, fixed: "the outbox publisher"
 
 
 class OutboxPublisher:
@@ -49,21 +46,9 @@ class OutboxPublisher:
         return f"{self._topics.prefix}{topic}"
 
     async def run(self) -> None:
-        if self._engine.dialect.name == "postgresql":
-            async with self._engine.connect() as lock_conn:
-                await self._acquire_leadership(lock_conn)
-                await self._loop()
-        else:
+        async with leadership(self._engine, OUTBOX_PUBLISHER, name="outbox"):
             self.is_leader = True
             await self._loop()
-
-    async def _acquire_leadership(self, conn: AsyncConnection) -> None:
-        # Polling is the only way to wait for an advisory lock without holding a transaction open.
-        while not (await conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": _LOCK_ID})).scalar_one():  # noqa: ASYNC110
-            await asyncio.sleep(2.0)
-        await conn.commit()
-        self.is_leader = True
-        log.info("outbox_publisher_leader")
 
     async def _loop(self) -> None:
         backoff = 0.2

@@ -26,6 +26,8 @@ class Reply(Base):
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
     text: Mapped[str] = mapped_column(Text)
     interim: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sent by the system (acknowledgement, progress, rating request): not a person's response to the citizen.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
     promised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     status: Mapped[str] = mapped_column(String(16), default=ReplyStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

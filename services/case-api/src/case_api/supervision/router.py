@@ -1,0 +1,124 @@
+"""Supervision over HTTP: department statistics and ranking (staff, and a public anonymised version), and the
+public tracking page a citizen reaches with their tracking number."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from case_api.auth.deps import CurrentUser
+from case_api.auth.models import Role
+from case_api.cases.models import Case, CaseStatus
+from case_api.catalog.models import Category, Department
+from case_api.deps import SessionDep
+from shared.contracts.v1 import utcnow
+
+from .stats import department_stats
+
+router = APIRouter(prefix="/api/v1", tags=["supervision"])
+
+PUBLIC_FIELDS = (
+    "rank",
+    "name",
+    "received",
+    "closure_rate",
+    "first_response_on_time_rate",
+    "resolution_on_time_rate",
+    "first_response_minutes_median",
+    "satisfaction",
+)
+
+# What a citizen is told, in their language, without internal detail.
+PUBLIC_STATUS = {
+    CaseStatus.NEW: "已收到",
+    CaseStatus.ACCEPTED: "已受理",
+    CaseStatus.CLASSIFIED: "已受理",
+    CaseStatus.DISPATCHED: "办理中",
+    CaseStatus.REPLIED: "已答复",
+    CaseStatus.CLOSED: "已办结",
+}
+
+
+def _period(request: Request, start: date | None, end: date | None) -> tuple[datetime, datetime]:
+    """Local calendar days [from, to] → aware instants; defaults to the last 30 days."""
+    tz = ZoneInfo(request.app.state.settings.timezone)
+    today = utcnow().astimezone(tz).date()
+    end = end or today
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise HTTPException(422, "`from` must not be after `to`")
+    if (end - start).days > 400:
+        raise HTTPException(422, "a period covers at most 400 days")
+    return datetime.combine(start, time(), tz), datetime.combine(end + timedelta(days=1), time(), tz)
+
+
+@router.get("/stats/departments", summary="Per-department volume, response times, on-time and closure rates")
+async def stats(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    begin, finish = _period(request, start, end)
+    # A handler's drill-down stops at their own department.
+    only = user.department_id if user.role == Role.HANDLER else None
+    rows = await department_stats(session, start=begin, end=finish, now=utcnow(), department_id=only)
+    return {
+        "from": begin.date().isoformat(),
+        "to": (finish - timedelta(days=1)).date().isoformat(),
+        "departments": rows,
+    }
+
+
+@router.get("/public/stats/departments", summary="The published ranking: no login, no case data")
+async def public_stats(
+    request: Request,
+    session: SessionDep,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    begin, finish = _period(request, start, end)
+    rows = await department_stats(session, start=begin, end=finish, now=utcnow())
+    return {
+        "from": begin.date().isoformat(),
+        "to": (finish - timedelta(days=1)).date().isoformat(),
+        "departments": [{k: row[k] for k in PUBLIC_FIELDS} for row in rows],
+    }
+
+
+class TrackingOut(BaseModel):
+    number: str
+    status: str
+    status_text: str
+    category: str | None
+    department: str | None
+    received_at: datetime
+    updated_at: datetime
+    answered: bool
+    promised_at: datetime | None
+
+
+@router.get("/track/{number}", response_model=TrackingOut, summary="Public progress of a case by tracking number")
+async def track(number: str, session: SessionDep) -> TrackingOut:
+    case = await session.scalar(select(Case).where(Case.number == number))
+    if case is None:
+        raise HTTPException(404, "no case with that tracking number")
+    category = await session.get(Category, case.category_id) if case.category_id else None
+    department = await session.get(Department, case.department_id) if case.department_id else None
+    return TrackingOut(
+        number=case.number,
+        status=case.status,
+        status_text=PUBLIC_STATUS[CaseStatus(case.status)],
+        category=category.name if category else None,
+        department=department.name if department else None,
+        received_at=case.created_at,
+        updated_at=case.updated_at,
+        answered=case.replied_at is not None,
+        promised_at=case.promised_at,
+    )

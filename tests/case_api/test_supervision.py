@@ -1,0 +1,111 @@
+"""Supervision: the sweeper with a controlled clock, statistics on a known set of cases, public tracking."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from case_api.cases.models import Case
+from case_api.intake.service import intake_batch
+from case_api.outbox.models import OutboxRecord
+from case_api.supervision.stats import department_stats
+from case_api.supervision.sweeper import sweep_once
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.contracts.v1 import utcnow
+from tests.case_api.factories import POLICY, routed
+
+Sessions = async_sessionmaker[AsyncSession]
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+async def seed(sessions: Sessions, *items: object) -> list[Case]:
+    async with sessions() as session, session.begin():
+        await intake_batch(session, list(items), tz=TZ, policy=POLICY)  # type: ignore[arg-type]
+    async with sessions() as session:
+        return list((await session.scalars(select(Case).order_by(Case.number))).all())
+
+
+async def event_types(sessions: Sessions) -> list[str]:
+    async with sessions() as session:
+        rows = (await session.scalars(select(OutboxRecord.value).order_by(OutboxRecord.id))).all()
+    return [json.loads(v)["type"].removeprefix("gov.inbox.case.") for v in rows]
+
+
+async def test_sweeper_warns_then_breaches_once_and_escalates(sessions: Sessions) -> None:
+    [case] = await seed(sessions, routed("m1"))
+    assert case.due_at is not None and case.warn_at is not None
+    created = case.created_at
+    # Before the warning threshold nothing happens.
+    quiet = await sweep_once(sessions, now=created + timedelta(minutes=10), auto_escalate=True)
+    assert (quiet.warned, quiet.breached) == (0, 0)
+    warned = await sweep_once(sessions, now=created + timedelta(minutes=50), auto_escalate=True)
+    again = await sweep_once(sessions, now=created + timedelta(minutes=55), auto_escalate=True)
+    assert (warned.warned, again.warned) == (1, 0)
+    breached = await sweep_once(sessions, now=created + timedelta(minutes=61), auto_escalate=True)
+    later = await sweep_once(sessions, now=created + timedelta(hours=3), auto_escalate=True)
+    assert (breached.breached, breached.escalated, later.breached) == (1, 1, 0)
+    async with sessions() as session:
+        swept = (await session.scalars(select(Case))).one()
+    assert swept.sla_state == "breached" and swept.escalated and swept.breached_at is not None
+    assert swept.status == "new"  # supervision flags; it does not move the case
+    assert await event_types(sessions) == ["created", "sla.warning", "sla.breached", "escalated"]
+
+
+async def test_answered_and_closed_cases_are_left_alone(sessions: Sessions) -> None:
+    await seed(sessions, routed("m1", sender="a"), routed("m2", sender="b"))
+    async with sessions() as session, session.begin():
+        await session.execute(update(Case).where(Case.subject != "").values(status="closed", due_at=None))
+    result = await sweep_once(sessions, now=utcnow() + timedelta(days=30), auto_escalate=True)
+    assert (result.warned, result.breached) == (0, 0)
+
+
+async def test_department_statistics_on_a_known_set_of_cases(sessions: Sessions) -> None:
+    cases = await seed(sessions, *(routed(f"m{i}", sender=f"s{i}") for i in range(4)))
+    t0 = cases[0].created_at
+    async with sessions() as session, session.begin():
+        # housing: two cases, one answered in 30 min (on time) and closed with rating 5, one answered late.
+        await session.execute(
+            update(Case)
+            .where(Case.id == cases[0].id)
+            .values(
+                department_id="housing",
+                status="closed",
+                first_responded_at=t0 + timedelta(minutes=30),
+                replied_at=t0 + timedelta(minutes=30),
+                rating=5,
+            )
+        )
+        await session.execute(
+            update(Case)
+            .where(Case.id == cases[1].id)
+            .values(
+                department_id="housing",
+                status="replied",
+                first_responded_at=t0 + timedelta(minutes=90),
+                replied_at=t0 + timedelta(minutes=90),
+            )
+        )
+        # environment: one case still waiting, already past its first-response deadline.
+        await session.execute(
+            update(Case).where(Case.id == cases[2].id).values(department_id="environment", status="dispatched")
+        )
+    async with sessions() as session:
+        rows = await department_stats(
+            session, start=t0 - timedelta(days=1), end=t0 + timedelta(days=1), now=t0 + timedelta(hours=2)
+        )
+    by_id = {r["department_id"]: r for r in rows}
+    housing, environment = by_id["housing"], by_id["environment"]
+    assert (housing["received"], housing["closed"], housing["closure_rate"]) == (2, 1, 0.5)
+    assert housing["first_response_on_time_rate"] == 0.5
+    assert housing["first_response_minutes_median"] == 60.0 and housing["first_response_minutes_p90"] == 90.0
+    assert housing["satisfaction"] == 5.0
+    assert (environment["received"], environment["overdue_now"], environment["first_response_on_time_rate"]) == (
+        1,
+        1,
+        0.0,
+    )
+    assert [r["department_id"] for r in rows] == ["housing", "environment"]  # ranked by on-time rate
+    assert "undispatched" not in by_id and len(rows) == 2  # the fourth case has no department yet
