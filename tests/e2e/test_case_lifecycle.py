@@ -73,6 +73,8 @@ async def test_webhook_to_closed_case_through_the_api_with_matching_events(runni
     assert [e.data.case["status"] for e in mine] == ["new", "accepted", "classified", "dispatched", "replied", "closed"]
     replies = await read_topic(running.kafka, running.kafka.topics.outbound_replies, expect=200, timeout=2)
     commands = [ReplyCommandRecord.from_bytes(r.value).data for r in replies]
-    assert [(c.recipient_id, c.text) for c in commands if str(c.case_id) == case_id] == [
-        ("oLifecycle", "已责成物业退还多收费用。")
-    ]
+    # The citizen hears three times: the acknowledgement with the number, the answer, the rating request.
+    sent = [c.text for c in commands if str(c.case_id) == case_id and c.recipient_id == "oLifecycle"]
+    number = final["number"]
+    assert len(sent) == 3
+    assert number in sent[0] and sent[1] == "已责成物业退还多收费用。" and "1-5" in sent[2]

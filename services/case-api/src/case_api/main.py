@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import FastAPI
 
+from shared.accounts import AccountRegistry, load_accounts
 from shared.health import health_router
 from shared.kafka import broker_reachable, consume_batches, make_consumer, make_producer, stop_quietly
 from shared.logging import configure_logging
@@ -23,6 +25,7 @@ from .cases.deadlines import CalendarPolicy
 from .cases.router import router as cases_router
 from .catalog.router import router as catalog_router
 from .catalog.service import seed_from_taxonomy
+from .citizen.notices import Notices
 from .contacts.router import router as contacts_router
 from .db import database_reachable, make_engine, make_sessionmaker
 from .intake.handlers import IntakeHandler
@@ -60,6 +63,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ensure_admin(session, username=settings.admin_user, password=settings.admin_password)
         # Deadlines on the business calendar; a typo in sla.yaml's category ids fails start-up, not a case.
         policy = CalendarPolicy(SlaCalculator.from_settings(settings.sla, categories=list(taxonomy.categories)))
+        accounts = load_accounts(settings.accounts_file) if settings.accounts_file.exists() else AccountRegistry([])
+        notices = Notices(
+            acknowledge=settings.acknowledge,
+            request_rating=settings.request_rating,
+            rating_window=timedelta(days=settings.rating_window_days),
+            low_rating=settings.low_rating,
+            low_rating_action=settings.low_rating_action,
+            accounts=accounts,
+        )
         topics = settings.kafka.topics
         producer = make_producer(settings.kafka, client_id=settings.service_name)
         intake_consumer = make_consumer(
@@ -90,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tz=ZoneInfo(settings.timezone),
             policy=policy,
             on_commit=publisher.wakeup.set,
+            notices=notices,
         )
         receipts = ReceiptHandler(
             sessions=sessions, producer=producer, source=settings.service_name, on_commit=publisher.wakeup.set
@@ -113,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             _supervise(task)
         app.state.engine, app.state.sessions, app.state.producer = engine, sessions, producer
         app.state.tasks, app.state.outbox_publisher, app.state.deadline_policy = tasks, publisher, policy
+        app.state.notices = notices
         log.info("started", database=engine.url.render_as_string(hide_password=True), topic=topics.inbox_routed)
         try:
             yield

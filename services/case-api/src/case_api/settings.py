@@ -25,6 +25,11 @@ class Settings(CommonSettings):
     admin_user: str = "admin"
     admin_password: str = PLACEHOLDER_PASSWORD  # local default; production must set INBOX_ADMIN_PASSWORD
     claim_lease_seconds: int = 300
+    acknowledge: bool = True  # tell the citizen their tracking number when a case opens (per account too)
+    request_rating: bool = True  # ask for a 1–5 rating when a case closes
+    rating_window_days: int = 7
+    low_rating: int = 2
+    low_rating_action: str = Field(default="reopen", pattern="^(reopen|flag)$")
     sla_sweep_interval_s: float = 30.0
     sla_auto_escalate: bool = True  # a breached case goes to the supervisors' queue by itself
     outbox_batch: int = 500

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.auth.models import Role, User
 from case_api.catalog.models import Category, Department
+from case_api.citizen.notices import Notices
 from case_api.contacts.models import Contact
 from case_api.outbox import service as outbox
-from case_api.replies.models import Reply, ReplyStatus
-from shared.contracts.v1 import Channel, ReplyCommand
+from case_api.replies.models import Reply
+from case_api.replies.service import build_reply
 
 from . import access
 from .deadlines import DeadlinePolicy, reschedule
@@ -76,11 +77,20 @@ async def _category(session: AsyncSession, category_id: str) -> Category:
 class CaseActions:
     """One object per request: the session, the caller and the clock."""
 
-    def __init__(self, session: AsyncSession, *, user: User, now: datetime, policy: DeadlinePolicy) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        user: User,
+        now: datetime,
+        policy: DeadlinePolicy,
+        notices: Notices | None = None,
+    ) -> None:
         self.session = session
         self.user = user
         self.now = now
         self.policy = policy
+        self.notices = notices
 
     def _check(self, case: Case, action: Action, reason: str | None = None) -> None:
         ensure_allowed(case, action, self.user.role, reason)
@@ -171,7 +181,15 @@ class CaseActions:
         )
         await self.dispatch(case, department_id=case.proposed_department_id, co_handlers=[], via="confirm")
 
-    async def _queue_reply(self, case: Case, text: str, *, interim: bool, promised_at: datetime | None) -> Reply:
+    async def _queue_reply(
+        self,
+        case: Case,
+        text: str,
+        *,
+        interim: bool = False,
+        promised_at: datetime | None = None,
+        automatic: bool = False,
+    ) -> Reply:
         contact = await self.session.get(Contact, case.contact_id)
         assert contact is not None
         last_inbound = await self.session.scalar(
@@ -180,29 +198,23 @@ class CaseActions:
             .order_by(Message.sent_at.desc())
             .limit(1)
         )
-        reply = Reply(
-            id=uuid.uuid4(),
-            case_id=case.id,
-            text=text,
-            interim=interim,
-            promised_at=promised_at,
-            status=ReplyStatus.QUEUED.value,
-            attempts=0,
-            created_by=self.user.username,
-            created_at=self.now,
-        )
-        self.session.add(reply)
-        command = ReplyCommand(
-            reply_id=reply.id,
+        reply, command_row = build_reply(
             case_id=case.id,
             case_number=case.number,
-            channel=Channel(case.channel),
+            channel=case.channel,
             account_id=case.account_id,
             recipient_id=contact.sender_id,
+            department_id=case.department_id,
             text=text,
+            created_by="system" if automatic else self.user.username,
+            now=self.now,
+            interim=interim,
+            promised_at=promised_at,
+            automatic=automatic,
             in_reply_to=last_inbound,
         )
-        await outbox.add(self.session, [outbox.reply_command_row(command, department_id=case.department_id)])
+        self.session.add(reply)
+        await outbox.add(self.session, [command_row])
         return reply
 
     async def reply(self, case: Case, *, text: str) -> Reply:
@@ -308,6 +320,8 @@ class CaseActions:
             reason=reason,
             changes={"closed_at": self.now, "claimed_by": None, "claim_expires_at": None},
         )
+        if self.notices and (text := self.notices.rating_text(case.number)):
+            await self._queue_reply(case, text, automatic=True)
 
     async def reopen(self, case: Case, *, reason: str) -> None:
         await self._move(

@@ -112,7 +112,12 @@ async def run_action(request: Request, session: SessionDep, user: User, case_id:
     now = utcnow()
     try:
         case = await load_for_update(session, case_id, user)
-        await fn(CaseActions(session, user=user, now=now, policy=request.app.state.deadline_policy), case)
+        await fn(
+            CaseActions(
+                session, user=user, now=now, policy=request.app.state.deadline_policy, notices=request.app.state.notices
+            ),
+            case,
+        )
         await session.commit()
     except CaseNotFound as exc:
         raise HTTPException(404, f"no case {case_id}") from exc

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from case_api.cases.deadlines import DeadlinePolicy
+from case_api.citizen.notices import Notices
 from shared.contracts.v1 import RoutedMessageRecord
 from shared.kafka import parse_or_dead_letter
 from shared.topics import Topics
@@ -31,6 +32,7 @@ class IntakeHandler:
         tz: ZoneInfo,
         policy: DeadlinePolicy,
         on_commit: Callable[[], None] = lambda: None,
+        notices: Notices | None = None,
     ) -> None:
         self._sessions = sessions
         self._producer = producer
@@ -39,6 +41,7 @@ class IntakeHandler:
         self._tz = tz
         self._policy = policy
         self._on_commit = on_commit
+        self._notices = notices
 
     async def __call__(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         parsed = await parse_or_dead_letter(
@@ -50,7 +53,9 @@ class IntakeHandler:
         if not parsed:
             return
         async with self._sessions() as session, session.begin():
-            result = await intake_batch(session, [p.value.data for p in parsed], tz=self._tz, policy=self._policy)
+            result = await intake_batch(
+                session, [p.value.data for p in parsed], tz=self._tz, policy=self._policy, notices=self._notices
+            )
         self._on_commit()
         log.info(
             "intake",

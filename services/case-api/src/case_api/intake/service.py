@@ -21,8 +21,11 @@ from case_api.cases.deadlines import DeadlinePolicy, warn_time
 from case_api.cases.lifecycle import snapshot
 from case_api.cases.models import Case, CaseStatus, Message
 from case_api.cases.numbers import reserve_numbers
+from case_api.citizen.commands import handle_commands
+from case_api.citizen.notices import Notices
 from case_api.contacts.models import Contact
 from case_api.outbox import service as outbox
+from case_api.replies.service import build_reply
 from shared.contracts.v1 import CaseChange, RoutedMessage, utcnow
 
 ACTOR = "system:intake"
@@ -82,9 +85,45 @@ def _event(case: Case, action: str, from_status: str | None, details: dict[str, 
     return outbox.case_event_row(case.id, change, snapshot(case), department_id=case.department_id)
 
 
+async def _acknowledge(
+    session: AsyncSession,
+    new_cases: list[dict[str, Any]],
+    notices: Notices,
+    sender_of: dict[uuid.UUID, str],
+    now: datetime,
+) -> None:
+    """Tell each citizen their tracking number through their own channel (unless the account opts out)."""
+    commands = []
+    for row in new_cases:
+        text = notices.ack_text(str(row["channel"]), str(row["account_id"]), str(row["number"]))
+        if text is None:
+            continue
+        reply, command = build_reply(
+            case_id=row["id"],
+            case_number=str(row["number"]),
+            channel=str(row["channel"]),
+            account_id=str(row["account_id"]),
+            recipient_id=sender_of[row["contact_id"]],
+            department_id=None,
+            text=text,
+            created_by="system",
+            now=now,
+            automatic=True,
+        )
+        session.add(reply)
+        commands.append(command)
+    await outbox.add(session, commands)
+
+
 async def intake_batch(
-    session: AsyncSession, batch: list[RoutedMessage], *, tz: ZoneInfo, policy: DeadlinePolicy
+    session: AsyncSession,
+    batch: list[RoutedMessage],
+    *,
+    tz: ZoneInfo,
+    policy: DeadlinePolicy,
+    notices: Notices | None = None,
 ) -> IntakeResult:
+    """`notices` switches on what the citizen is told automatically; without it nothing is sent."""
     result = IntakeResult()
     now = utcnow()
     keys = [r.message.dedupe_key for r in batch]
@@ -107,6 +146,20 @@ async def intake_batch(
         .order_by(Case.created_at)
     )
     open_case: dict[uuid.UUID, uuid.UUID] = {contact: case for contact, case in open_rows}
+    handled = (
+        await handle_commands(
+            session,
+            fresh,
+            contact_of=lambda r: contact_ids[_identity(r)],
+            open_case=open_case,
+            notices=notices,
+            policy=policy,
+            now=now,
+        )
+        if notices
+        else {}
+    )
+    sender_of = {contact: identity[2] for identity, contact in contact_ids.items()}
 
     new_cases: list[dict[str, object]] = []
     touched: dict[uuid.UUID, tuple[int, datetime]] = {}  # existing case → (added messages, last sent_at)
@@ -115,7 +168,10 @@ async def intake_batch(
         m, decision = routed.message, routed.decision
         contact_id = contact_ids[_identity(routed)]
         case_id: uuid.UUID | None = None
-        if m.is_citizen_message:
+        tag: str | None = None
+        if m.dedupe_key in handled:
+            case_id, tag = handled[m.dedupe_key]
+        elif m.is_citizen_message:
             case_id = open_case.get(contact_id)
             if case_id is None:
                 case_id = uuid.uuid4()
@@ -171,7 +227,11 @@ async def intake_batch(
                 "text": m.text,
                 "attachments": [a.model_dump(mode="json", exclude_none=True) for a in m.attachments],
                 "location": m.location.model_dump(mode="json", exclude_none=True) if m.location else None,
-                "event": m.event.model_dump(mode="json", exclude_none=True) if m.event else None,
+                "event": {"name": tag}
+                if tag
+                else m.event.model_dump(mode="json", exclude_none=True)
+                if m.event
+                else None,
                 "routing": decision.model_dump(mode="json"),
                 "raw": m.raw,
                 "sent_at": m.sent_at,
@@ -204,6 +264,8 @@ async def intake_batch(
                 }
             )
         await session.execute(insert(Case), new_cases)
+        if notices:
+            await _acknowledge(session, new_cases, notices, sender_of, now)
     if touched:
         # Follow-ups: bump counters on the open cases they joined, and tell other systems.
         for case in (await session.scalars(select(Case).where(Case.id.in_(list(touched))))).all():

@@ -1,0 +1,143 @@
+"""Messages that are answers, not new problems: a progress query (查询/进度) gets the status of the citizen's
+cases back; a 1–5 score after closure is the rating of the case just closed. Neither opens a case."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_api.auth.models import Role, User
+from case_api.cases.deadlines import DeadlinePolicy
+from case_api.cases.lifecycle import record
+from case_api.cases.models import Case, CaseStatus
+from case_api.outbox import service as outbox
+from case_api.replies.service import build_reply
+from shared.contracts.v1 import MessageKind, RoutedMessage
+
+from .notices import PROGRESS_LINE, Notices, progress_query, rating
+
+PUBLIC_STATUS = {
+    CaseStatus.NEW: "已收到",
+    CaseStatus.ACCEPTED: "已受理",
+    CaseStatus.CLASSIFIED: "已受理",
+    CaseStatus.DISPATCHED: "办理中",
+    CaseStatus.REPLIED: "已答复",
+    CaseStatus.CLOSED: "已办结",
+}
+SYSTEM = User(username="system:citizen", role=Role.ADMIN.value, display_name="system")
+
+
+def _progress_text(history: list[Case], number: str | None) -> str:
+    shown = [c for c in history if c.number == number] if number else history[:5]
+    lines = [PROGRESS_LINE.format(number=c.number, status=PUBLIC_STATUS[CaseStatus(c.status)]) for c in shown]
+    if number and not shown:
+        lines = [f"没有找到编号{number}的诉求。您最近的诉求："] + [
+            PROGRESS_LINE.format(number=c.number, status=PUBLIC_STATUS[CaseStatus(c.status)]) for c in history[:5]
+        ]
+    return "\n".join(lines)
+
+
+async def handle_commands(
+    session: AsyncSession,
+    fresh: list[RoutedMessage],
+    *,
+    contact_of: Callable[[RoutedMessage], uuid.UUID],
+    open_case: dict[uuid.UUID, uuid.UUID],
+    notices: Notices,
+    policy: DeadlinePolicy,
+    now: datetime,
+) -> dict[str, tuple[uuid.UUID, str]]:
+    """Handle the batch's commands; returns dedupe key → (case the message belongs to, what it was)."""
+    candidates: list[tuple[RoutedMessage, uuid.UUID, str, Any]] = []
+    for routed in fresh:
+        message = routed.message
+        if message.kind is not MessageKind.TEXT:
+            continue
+        contact_id = contact_of(routed)
+        is_query, number = progress_query(message.text)
+        if is_query:
+            candidates.append((routed, contact_id, "progress-query", number))
+        elif (score := rating(message.text)) is not None and contact_id not in open_case:
+            candidates.append((routed, contact_id, "rating", score))
+    if not candidates:
+        return {}
+    history: dict[uuid.UUID, list[Case]] = defaultdict(list)
+    for case in (
+        await session.scalars(
+            select(Case).where(Case.contact_id.in_({c[1] for c in candidates})).order_by(Case.created_at.desc())
+        )
+    ).all():
+        history[case.contact_id].append(case)
+
+    handled: dict[str, tuple[uuid.UUID, str]] = {}
+    commands: list[dict[str, Any]] = []
+    for routed, contact_id, kind, value in candidates:
+        message, cases = routed.message, history.get(contact_id, [])
+        if kind == "progress-query":
+            if not cases:
+                continue  # nothing to report: an operator sees it as an ordinary message
+            target = cases[0]
+            reply, row = build_reply(
+                case_id=target.id,
+                case_number=target.number,
+                channel=target.channel,
+                account_id=target.account_id,
+                recipient_id=message.sender_id,
+                department_id=target.department_id,
+                text=_progress_text(cases, value),
+                created_by="system",
+                now=now,
+                automatic=True,
+                in_reply_to=message.platform_message_id,
+            )
+            session.add(reply)
+            commands.append(row)
+            handled[message.dedupe_key] = (target.id, kind)
+            continue
+        closed = next(
+            (
+                c
+                for c in cases
+                if c.status == CaseStatus.CLOSED
+                and c.closed_at
+                and c.closed_at >= now - notices.rating_window
+                and c.rating is None
+            ),
+            None,
+        )
+        if closed is None:
+            continue  # not an answer to a rating request: an ordinary message
+        await record(
+            session,
+            closed,
+            "rated",
+            actor="citizen",
+            now=now,
+            changes={"rating": value, "rated_at": now},
+            details={"rating": value},
+        )
+        if value <= notices.low_rating:
+            reason = f"市民评分{value}分（不满意）"
+            if notices.low_rating_action == "reopen":
+                from case_api.cases.actions import CaseActions  # the same reopen an operator does
+
+                await CaseActions(session, user=SYSTEM, now=now, policy=policy).reopen(closed, reason=reason)
+            else:
+                await record(
+                    session,
+                    closed,
+                    "low-rating-flagged",
+                    actor="system:citizen",
+                    now=now,
+                    reason=reason,
+                    changes={"escalated": True, "escalated_at": now},
+                )
+        handled[message.dedupe_key] = (closed.id, kind)
+    await outbox.add(session, commands)
+    return handled

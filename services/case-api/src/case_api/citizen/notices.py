@@ -1,0 +1,52 @@
+"""What the citizen is told automatically, through their own channel: the acknowledgement with the tracking
+number, progress on request (查询/进度), and the request to rate the handling after closure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from shared.accounts import AccountRegistry
+from shared.contracts.v1 import Channel
+
+ACK_TEMPLATE = "您的诉求已收到，受理编号{number}。我们会尽快办理，回复“查询”可随时了解进度。"
+RATING_TEMPLATE = "您的诉求（编号{number}）已办结。请回复数字1-5为本次办理评分（5为非常满意，1为非常不满意）。"
+PROGRESS_LINE = "编号{number}：{status}"
+
+_PROGRESS = re.compile(r"^\s*(?:查询|进度|查询进度)\s*(?:编号)?\s*[:：]?\s*(?P<number>\d{8}-\d{5})?\s*[。.!！]?\s*$")
+_RATING = re.compile(r"^\s*(?P<score>[1-5])\s*(?:分|星)?\s*[。.!！]?\s*$")
+
+
+def progress_query(text: str) -> tuple[bool, str | None]:
+    """(is it a progress query, the tracking number it names if any)."""
+    match = _PROGRESS.match(text)
+    return (True, match.group("number")) if match else (False, None)
+
+
+def rating(text: str) -> int | None:
+    match = _RATING.match(text)
+    return int(match.group("score")) if match else None
+
+
+@dataclass(frozen=True)
+class Notices:
+    acknowledge: bool = True
+    ack_template: str = ACK_TEMPLATE
+    request_rating: bool = True
+    rating_template: str = RATING_TEMPLATE
+    rating_window: timedelta = timedelta(days=7)
+    low_rating: int = 2  # this score or lower…
+    low_rating_action: str = "reopen"  # …reopens the case ("reopen") or only flags it for supervisors ("flag")
+    accounts: AccountRegistry = field(default_factory=lambda: AccountRegistry([]))
+
+    def ack_text(self, channel: str, account_id: str, number: str) -> str | None:
+        """The acknowledgement for a new case, or None when this account has it switched off."""
+        account = self.accounts.get(Channel(channel), account_id)
+        extra = (account.model_extra or {}) if account else {}
+        if not extra.get("acknowledge", self.acknowledge):
+            return None
+        return str(extra.get("acknowledge_template", self.ack_template)).format(number=number)
+
+    def rating_text(self, number: str) -> str | None:
+        return self.rating_template.format(number=number) if self.request_rating else None

@@ -1,0 +1,134 @@
+"""The citizen's side: acknowledgement with the tracking number, progress on request, rating after closure."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from case_api.cases.models import Case, Message
+from case_api.citizen.notices import Notices, progress_query, rating
+from case_api.intake.service import intake_batch
+from case_api.outbox.models import OutboxRecord
+from case_api.replies.models import Reply
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.accounts import load_accounts
+from shared.contracts.v1 import utcnow
+from tests.case_api.factories import POLICY, routed
+
+Sessions = async_sessionmaker[AsyncSession]
+NOTICES = Notices()
+
+
+async def intake(sessions: Sessions, *items: object, notices: Notices = NOTICES) -> None:
+    async with sessions() as session, session.begin():
+        await intake_batch(
+            session,
+            list(items),
+            tz=ZoneInfo("Asia/Shanghai"),
+            policy=POLICY,  # type: ignore[arg-type]
+            notices=notices,
+        )
+
+
+async def cases(sessions: Sessions) -> list[Case]:
+    async with sessions() as session:
+        return list((await session.scalars(select(Case).order_by(Case.number))).all())
+
+
+async def commands(sessions: Sessions) -> list[dict]:  # type: ignore[type-arg]
+    async with sessions() as session:
+        rows = (
+            await session.scalars(
+                select(OutboxRecord.value).where(OutboxRecord.topic == "outbound.replies.v1").order_by(OutboxRecord.id)
+            )
+        ).all()
+    return [json.loads(v)["data"] for v in rows]
+
+
+async def close_all(sessions: Sessions, *, ago: timedelta = timedelta(minutes=5)) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(update(Case).values(status="closed", closed_at=utcnow() - ago, due_at=None))
+
+
+def test_commands_are_recognised_strictly() -> None:
+    assert progress_query("查询") == (True, None)
+    assert progress_query("进度 20261124-00042") == (True, "20261124-00042")
+    assert progress_query("查询编号：20261124-00042。") == (True, "20261124-00042")
+    assert progress_query("查询一下为什么停水") == (False, None)
+    assert [rating(t) for t in ("5", " 4分", "3星。", "6", "55", "5个问题")] == [5, 4, 3, None, None, None]
+
+
+async def test_a_new_case_is_acknowledged_with_its_tracking_number(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oA"))
+    [case] = await cases(sessions)
+    [command] = await commands(sessions)
+    assert command["recipient_id"] == "oA" and case.number in command["text"]
+    async with sessions() as session:
+        reply = (await session.scalars(select(Reply))).one()
+    assert reply.automatic and reply.created_by == "system"
+    assert case.first_responded_at is None  # an automatic acknowledgement is not a person's answer
+
+
+async def test_an_account_can_switch_the_acknowledgement_off(sessions: Sessions, tmp_path: Path) -> None:
+    path = tmp_path / "accounts.yaml"
+    path.write_text(
+        "accounts:\n  - {id: city-wechat, channel: wechat, name: c, token: t, app_id: a, acknowledge: false}\n",
+        encoding="utf-8",
+    )
+    await intake(sessions, routed("m1"), notices=Notices(accounts=load_accounts(path)))
+    assert len(await cases(sessions)) == 1 and await commands(sessions) == []
+
+
+async def test_a_progress_query_gets_the_status_back_and_opens_nothing(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
+    await intake(sessions, routed("m2", sender="oA", text="查询"), notices=Notices(acknowledge=False))
+    [case] = await cases(sessions)
+    [command] = await commands(sessions)
+    assert command["text"] == f"编号{case.number}：已收到"
+    async with sessions() as session:
+        query = (await session.scalars(select(Message).where(Message.text == "查询"))).one()
+    assert query.case_id == case.id and query.event == {"name": "progress-query"}
+    assert case.message_count == 1
+
+
+async def test_a_query_from_someone_without_cases_is_an_ordinary_message(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oNew", text="查询"), notices=Notices(acknowledge=False))
+    assert len(await cases(sessions)) == 1
+
+
+async def test_a_score_after_closure_is_the_rating_not_a_new_case(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
+    await close_all(sessions)
+    await intake(sessions, routed("m2", sender="oA", text="5"), notices=Notices(acknowledge=False))
+    [case] = await cases(sessions)
+    assert (case.rating, case.status) == (5, "closed")
+    async with sessions() as session:
+        types = [
+            json.loads(v)["type"]
+            for v in (
+                await session.scalars(select(OutboxRecord.value).where(OutboxRecord.topic == "case.events.v1"))
+            ).all()
+        ]
+    assert types[-1] == "gov.inbox.case.rated"
+
+
+async def test_a_low_rating_reopens_the_case(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
+    await close_all(sessions)
+    await intake(sessions, routed("m2", sender="oA", text="1分"), notices=Notices(acknowledge=False))
+    [case] = await cases(sessions)
+    assert (case.rating, case.status, case.reopen_count) == (1, "accepted", 1)
+
+
+async def test_scores_outside_the_window_or_with_an_open_case_are_ordinary_messages(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
+    await intake(sessions, routed("m2", sender="oA", text="5"), notices=Notices(acknowledge=False))
+    [open_case] = await cases(sessions)
+    assert open_case.message_count == 2 and open_case.rating is None
+    await close_all(sessions, ago=timedelta(days=30))
+    await intake(sessions, routed("m3", sender="oA", text="4"), notices=Notices(acknowledge=False))
+    assert len(await cases(sessions)) == 2
