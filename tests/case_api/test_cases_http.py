@@ -349,3 +349,15 @@ async def test_public_tracking_and_statistics_show_no_personal_data(api: Api) ->
     assert (
         await api.client.get("/api/v1/stats/departments", params={"from": "2026-02-01", "to": "2026-01-01"})
     ).status_code == 422
+
+
+async def test_reports_download_for_staff_only(api: Api) -> None:
+    await api.seed(routed("m1"))
+    csv_response = await api.client.get("/api/v1/reports/monthly", params={"format": "csv"})
+    assert csv_response.status_code == 200 and csv_response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv_response.headers["content-disposition"]
+    html = await api.client.get("/api/v1/reports/weekly", params={"format": "html"})
+    assert html.status_code == 200 and "<svg" in html.text
+    assert (await api.client.get("/api/v1/reports/daily")).status_code == 404
+    handler = await api.as_user("rep-h", "handler", "housing")
+    assert (await api.client.get("/api/v1/reports/weekly", headers=handler)).status_code == 403

@@ -109,3 +109,38 @@ async def test_department_statistics_on_a_known_set_of_cases(sessions: Sessions)
     )
     assert [r["department_id"] for r in rows] == ["housing", "environment"]  # ranked by on-time rate
     assert "undispatched" not in by_id and len(rows) == 2  # the fourth case has no department yet
+
+
+def test_report_periods_are_iso_weeks_and_calendar_months() -> None:
+    from datetime import date
+
+    from case_api.supervision.reports import period_bounds
+
+    start, end, title = period_bounds("weekly", date(2026, 10, 1), TZ)  # a Thursday in National Day week
+    assert (start.date().isoformat(), end.date().isoformat()) == ("2026-09-28", "2026-10-05")
+    assert "第40周" in title
+    start, end, title = period_bounds("monthly", date(2026, 2, 14), TZ)
+    assert (start.date().isoformat(), end.date().isoformat(), title) == ("2026-02-01", "2026-03-01", "2026年2月")
+
+
+async def test_a_report_counts_what_was_received_and_renders_as_csv_and_html(sessions: Sessions) -> None:
+    from case_api.supervision.reports import build_report, render_csv, render_html
+
+    from shared.contracts.v1 import Channel
+
+    await seed(
+        sessions,
+        routed("m1", sender="a", text="小区物业乱收费"),
+        routed("m2", sender="b", text="物业不作为"),
+        routed("m3", sender="c", text="道路堵车", channel=Channel.WEIBO, account="city-weibo"),
+    )
+    async with sessions() as session:
+        report = await build_report(session, kind="weekly", day=utcnow().astimezone(TZ).date(), tz=TZ, now=utcnow())
+    assert report["total"] == 3
+    assert {r["name"]: r["count"] for r in report["by_channel"]} == {"微信": 2, "微博": 1}
+    assert report["top_problems"][0] == {"category": "城乡建设/物业与住房", "count": 3, "example": "小区物业乱收费"}
+    csv_text = render_csv(report)
+    assert csv_text.startswith("\ufeffsection,name,count") and "by_channel,微博,1" in csv_text
+    html = render_html(report)
+    assert "<svg" in html and "市民诉求周报" in html and "共收到诉求 <strong>3</strong> 件" in html
+    assert "<script" not in html

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -18,6 +19,7 @@ from case_api.catalog.models import Category, Department
 from case_api.deps import SessionDep
 from shared.contracts.v1 import utcnow
 
+from .reports import build_report, render_csv, render_html
 from .stats import department_stats
 
 router = APIRouter(prefix="/api/v1", tags=["supervision"])
@@ -122,3 +124,34 @@ async def track(number: str, session: SessionDep) -> TrackingOut:
         answered=case.replied_at is not None,
         promised_at=case.promised_at,
     )
+
+
+@router.get(
+    "/reports/{period}",
+    summary="Weekly or monthly report as JSON, CSV or a readable HTML document",
+    response_model=None,
+)
+async def report(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    period: str,
+    day: Annotated[date | None, Query(alias="date", description="any day in the period; default today")] = None,
+    format: Annotated[str, Query(pattern="^(json|csv|html)$")] = "json",
+) -> dict[str, Any] | Response:
+    if user.role == Role.HANDLER:
+        raise HTTPException(403, "reports cover every department: supervisors, operators and admins only")
+    if period not in ("weekly", "monthly"):
+        raise HTTPException(404, "reports are weekly or monthly")
+    tz = ZoneInfo(request.app.state.settings.timezone)
+    result = await build_report(session, kind=period, day=day or utcnow().astimezone(tz).date(), tz=tz, now=utcnow())
+    name = f"inbox-{period}-{result['from']}"
+    if format == "csv":
+        return Response(
+            render_csv(result),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if format == "html":
+        return HTMLResponse(render_html(result))
+    return result
