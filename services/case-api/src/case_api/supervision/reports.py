@@ -57,7 +57,9 @@ async def build_report(session: AsyncSession, *, kind: str, day: date, tz: ZoneI
             Case.request_type,
             Case.proposed_request_type,
             Case.subject,
-        ).where(Case.created_at >= start, Case.created_at < end)
+        )
+        .where(Case.created_at >= start, Case.created_at < end)
+        .order_by(Case.created_at, Case.number)  # the example of each problem is its first case
     )
     total = 0
     for category, proposed, channel, department, proposed_department, request_type, proposed_type, subject in rows:
