@@ -109,20 +109,57 @@ async def parse_or_dead_letter(
             bad.append((record, str(exc)[:2000]))
     for record, reason in bad:
         log.warning("dead_letter", topic=record.topic, offset=record.offset, reason=reason[:200])
-        headers = [
-            ("reason", reason.encode()),
-            ("original_topic", record.topic.encode()),
-            ("original_partition", str(record.partition).encode()),
-            ("original_offset", str(record.offset).encode()),
-            ("consumer", service.encode()),
-        ]
-        await producer.send_and_wait(
-            dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
-        )
+        await _dead_letter(producer, record, reason, service)
     return good
 
 
 BatchHandler = Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure trouble (database or broker unreachable, timeouts) that retrying will cure, as opposed to
+    a record that fails however often it is tried."""
+    from aiokafka.errors import KafkaError
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+
+    if isinstance(exc, OSError | TimeoutError | KafkaError | OperationalError | InterfaceError | DisconnectionError):
+        return True
+    return bool(getattr(exc, "connection_invalidated", False))
+
+
+async def _dead_letter(producer: AIOKafkaProducer, record: ConsumerRecord[Any, Any], reason: str, service: str) -> None:
+    headers = [
+        ("reason", reason[:2000].encode()),
+        ("original_topic", record.topic.encode()),
+        ("original_partition", str(record.partition).encode()),
+        ("original_offset", str(record.offset).encode()),
+        ("consumer", service.encode()),
+    ]
+    await producer.send_and_wait(dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers)
+
+
+async def _isolate_poison(
+    records: list[ConsumerRecord[Any, Any]], handle: BatchHandler, producer: AIOKafkaProducer, service: str
+) -> bool:
+    """Retry a failing batch record by record; dead-letter the records that fail for a reason of their own.
+
+    Returns False (dead-letter nothing) when any failure looks like infrastructure: then the whole batch is
+    retried later, so a database outage never empties a topic into its dead-letter queue.
+    """
+    poison: list[tuple[ConsumerRecord[Any, Any], BaseException]] = []
+    for record in records:
+        try:
+            await handle([record])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                return False
+            poison.append((record, exc))
+    for record, exc in poison:
+        log.error("dead_letter_after_retries", topic=record.topic, offset=record.offset, error=repr(exc)[:300])
+        await _dead_letter(producer, record, f"processing failed: {exc!r}", service)
+    return True
 
 
 async def consume_batches(
@@ -132,9 +169,18 @@ async def consume_batches(
     settings: KafkaSettings,
     max_records: int | None = None,
     on_idle: Callable[[], Awaitable[None]] | None = None,
+    dead_letters: AIOKafkaProducer | None = None,
+    service: str = "",
+    poison_after: int = 3,
 ) -> None:
-    """Fetch → handle → commit, forever. Offsets move only after `handle` returned (its work is durable)."""
+    """Fetch → handle → commit, forever. Offsets move only after `handle` returned (its work is durable).
+
+    A batch that keeps failing is retried with backoff; after `poison_after` tries, with `dead_letters` given,
+    its records are tried one by one and those that fail on their own go to `<topic>.dlq`, so one bad record
+    cannot stop a partition. Infrastructure failures are never dead-lettered: they are waited out.
+    """
     backoff = 0.2
+    failures = 0
     while True:
         batches = await consumer.getmany(timeout_ms=500, max_records=max_records or settings.max_poll_records)
         if not batches:
@@ -146,14 +192,22 @@ async def consume_batches(
             await handle(records)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("batch_failed_will_retry", records=len(records), backoff_s=backoff)
-            for tp, partition_records in batches.items():
-                consumer.seek(tp, partition_records[0].offset)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
-            continue
-        backoff = 0.2
+        except Exception as exc:
+            failures += 1
+            isolated = (
+                dead_letters is not None
+                and failures >= poison_after
+                and not is_transient(exc)
+                and await _isolate_poison(records, handle, dead_letters, service)
+            )
+            if not isolated:
+                log.warning("batch_failed_will_retry", records=len(records), backoff_s=backoff, error=repr(exc)[:300])
+                for tp, partition_records in batches.items():
+                    consumer.seek(tp, partition_records[0].offset)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+        backoff, failures = 0.2, 0
         offsets = {
             TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(rs[-1].offset + 1, "")
             for tp, rs in batches.items()

@@ -108,8 +108,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions=sessions, producer=producer, source=settings.service_name, on_commit=publisher.wakeup.set
         )
         tasks = [
-            asyncio.create_task(consume_batches(intake_consumer, intake, settings=settings.kafka), name="intake"),
-            asyncio.create_task(consume_batches(receipt_consumer, receipts, settings=settings.kafka), name="receipts"),
+            asyncio.create_task(
+                consume_batches(
+                    intake_consumer,
+                    intake,
+                    settings=settings.kafka,
+                    dead_letters=producer,
+                    service=settings.service_name,
+                ),
+                name="intake",
+            ),
+            asyncio.create_task(
+                consume_batches(
+                    receipt_consumer,
+                    receipts,
+                    settings=settings.kafka,
+                    dead_letters=producer,
+                    service=settings.service_name,
+                ),
+                name="receipts",
+            ),
             asyncio.create_task(publisher.run(), name="outbox"),
             asyncio.create_task(
                 Sweeper(

@@ -39,7 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await producer.start()
         await consumer.start()
         handler = RouteHandler(classifier=classifier, producer=producer, topics=topics, source=settings.service_name)
-        task = asyncio.create_task(consume_batches(consumer, handler, settings=settings.kafka), name="route")
+        task = asyncio.create_task(
+            consume_batches(
+                consumer, handler, settings=settings.kafka, dead_letters=producer, service=settings.service_name
+            ),
+            name="route",
+        )
         app.state.producer, app.state.consumer_task = producer, task
         log.info("started", taxonomy=classifier.rules.taxonomy.version, topic=topics.inbox_messages)
         try:
