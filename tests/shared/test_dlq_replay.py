@@ -18,12 +18,14 @@ async def test_dead_letters_go_back_to_their_topic_once(kafka_settings: KafkaSet
         )
     await producer.stop()
 
-    dry = await replay(kafka_settings.bootstrap_servers, f"{source}.dlq", dry_run=True, idle_ms=800)
+    dry = await replay(
+        kafka_settings.bootstrap_servers, f"{source}.dlq", dry_run=True, idle_ms=800, session_timeout_ms=2000
+    )
     assert dry.replayed == 2 and dry.reasons == {"bug 42": 2}
     assert await read_topic(kafka_settings, source, expect=1, timeout=0.5) == []
 
-    done = await replay(kafka_settings.bootstrap_servers, f"{source}.dlq", idle_ms=800)
-    again = await replay(kafka_settings.bootstrap_servers, f"{source}.dlq", idle_ms=800)
+    done = await replay(kafka_settings.bootstrap_servers, f"{source}.dlq", idle_ms=800, session_timeout_ms=2000)
+    again = await replay(kafka_settings.bootstrap_servers, f"{source}.dlq", idle_ms=800, session_timeout_ms=2000)
     assert (done.replayed, again.replayed) == (2, 0)
     assert [r.value for r in await read_topic(kafka_settings, source, expect=2)] == [b"fixed-1", b"fixed-2"]
 

@@ -36,8 +36,8 @@ async def replay(
         group_id="dead-letter-replay",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=session_timeout_ms // 6,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
     await consumer.start()
