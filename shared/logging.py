@@ -7,6 +7,20 @@ import sys
 
 import structlog
 
+from .privacy import mask, mask_value
+
+
+def _mask_event(_logger: object, _name: str, event: dict[str, object]) -> dict[str, object]:
+    return {k: mask_value(v) for k, v in event.items()}
+
+
+class _MaskingFilter(logging.Filter):
+    """The same masking for libraries that log through the standard library."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = mask(record.getMessage()), None
+        return True
+
 
 def configure_logging(service: str, *, level: str = "INFO", fmt: str = "console") -> None:
     renderer: structlog.types.Processor
@@ -20,6 +34,7 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "console"
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
+        _mask_event,
     ]
     structlog.configure(
         processors=[*processors, renderer],
@@ -32,4 +47,6 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "console"
     logging.basicConfig(
         level=level.upper(), stream=sys.stderr, format=f"%(levelname)s [{service}] %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_MaskingFilter())
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))

@@ -4,10 +4,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from case_api.catalog.service import seed_from_taxonomy
-from case_api.db import make_engine, make_sessionmaker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_api.catalog.service import seed_from_taxonomy
+from case_api.db import make_engine, make_sessionmaker
 from shared.taxonomy import load_taxonomy
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import httpx
-from case_api.cases.deadlines import WallClockPolicy
 
+from case_api.cases.deadlines import WallClockPolicy
 from shared.contracts.v1 import (
     Channel,
     DecidedBy,

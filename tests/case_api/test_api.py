@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
 from case_api.main import create_app
 from case_api.settings import Settings
-
 from shared.contracts.v1 import Channel, RoutedMessageRecord
 from shared.settings import DatabaseSettings, KafkaSettings
 from tests.asgi import serving

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
 from case_api.main import create_app
 from case_api.settings import Settings
-
 from shared.contracts.v1 import (
     CaseEvent,
     Channel,
@@ -361,3 +361,23 @@ async def test_reports_download_for_staff_only(api: Api) -> None:
     assert (await api.client.get("/api/v1/reports/daily")).status_code == 404
     handler = await api.as_user("rep-h", "handler", "housing")
     assert (await api.client.get("/api/v1/reports/weekly", headers=handler)).status_code == 403
+
+
+async def test_sign_in_is_throttled_after_repeated_failures(api: Api) -> None:
+    for _ in range(5):
+        wrong = await api.client.post("/api/v1/auth/token", data={"username": "admin", "password": "guess"})
+        assert wrong.status_code == 401
+    blocked = await api.client.post("/api/v1/auth/token", data={"username": "admin", "password": "admin"})
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    # Other users are not locked out by someone guessing at the admin's password.
+    await api.as_user("unaffected", "operator")
+
+
+async def test_supervisor_reads_of_a_case_are_audited(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    supervisor = await api.as_user("sup-r", "supervisor")
+    operator = await api.as_user("op-r", "operator")
+    await api.client.get(f"/api/v1/cases/{case_id}", headers=supervisor)
+    await api.client.get(f"/api/v1/cases/{case_id}", headers=operator)
+    audit = (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json()
+    assert [(a["actor"], a["action"]) for a in audit if a["action"] == "read"] == [("sup-r", "read")]

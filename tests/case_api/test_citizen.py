@@ -7,14 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from case_api.cases.models import Case, Message
 from case_api.citizen.notices import Notices, progress_query, rating
 from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
 from case_api.replies.models import Reply
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from shared.accounts import load_accounts
 from shared.contracts.v1 import utcnow
 from tests.case_api.factories import POLICY, routed

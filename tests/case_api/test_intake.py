@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from case_api.cases.models import Case, CaseStatus, Message
-from case_api.contacts.models import Contact
-from case_api.intake.service import intake_batch
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_api.cases.models import Case, CaseStatus, Message
+from case_api.contacts.models import Contact
+from case_api.intake.service import intake_batch
 from shared.contracts.v1 import Channel, MessageKind
 from tests.case_api.factories import POLICY, routed
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from case_api.cases.lifecycle import MOVES, Action, IllegalMove, NotPermitted, allowed_actions, transition
 from case_api.cases.models import Case, CaseStatus
 from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from shared.contracts.v1 import utcnow
 from tests.case_api.factories import POLICY, routed
 

@@ -6,10 +6,11 @@ import asyncio
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+
 from case_api.db import make_engine
 from case_api.migrate import downgrade, upgrade
 from case_api.models import Base
-from sqlalchemy import Connection, inspect
 
 
 def _diff(connection: Connection) -> list[object]:

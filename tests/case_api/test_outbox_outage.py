@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
+
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
 from case_api.main import create_app
@@ -13,8 +15,6 @@ from case_api.outbox.models import OutboxRecord
 from case_api.settings import Settings
 from inbox_dev.broker import Broker
 from inbox_dev.ports import free_port
-from sqlalchemy import func, select
-
 from shared.contracts.v1 import CaseEvent
 from shared.kafka import ensure_topics
 from shared.settings import DatabaseSettings

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from case_api.settings import Settings
 from pydantic import ValidationError
 
+from case_api.settings import Settings
 from shared.settings import DatabaseSettings, Mode
 
 

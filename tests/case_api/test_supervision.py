@@ -6,14 +6,14 @@ import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from case_api.cases.models import Case
 from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
 from case_api.supervision.stats import department_stats
 from case_api.supervision.sweeper import sweep_once
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from shared.contracts.v1 import utcnow
 from tests.case_api.factories import POLICY, routed
 
@@ -125,7 +125,6 @@ def test_report_periods_are_iso_weeks_and_calendar_months() -> None:
 
 async def test_a_report_counts_what_was_received_and_renders_as_csv_and_html(sessions: Sessions) -> None:
     from case_api.supervision.reports import build_report, render_csv, render_html
-
     from shared.contracts.v1 import Channel
 
     await seed(

@@ -9,6 +9,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
+from structlog.testing import capture_logs
+
 from case_api.sla import (
     BusinessCalendar,
     CalendarError,
@@ -19,8 +22,6 @@ from case_api.sla import (
     parse_working_hours,
 )
 from case_api.sla import calendar as calendar_module
-from pydantic import ValidationError
-from structlog.testing import capture_logs
 
 from .helpers import ROOT, SHANGHAI, days, hours, sh, write
 

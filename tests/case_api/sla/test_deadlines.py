@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from case_api.sla import (
     BusinessCalendar,
     CaseDeadlines,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from case_api.sla import Clock, PolicyError, SlaCalculator, SlaSettings, Span, load_policies
 
+from case_api.sla import Clock, PolicyError, SlaCalculator, SlaSettings, Span, load_policies
 from shared.taxonomy import load_taxonomy
 
 from .helpers import ROOT, write

@@ -21,6 +21,7 @@ from shared.taxonomy import load_taxonomy
 
 from .auth.router import router as auth_router
 from .auth.service import ensure_admin
+from .auth.throttle import LoginThrottle
 from .cases.deadlines import CalendarPolicy
 from .cases.router import router as cases_router
 from .catalog.router import router as catalog_router
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The system of record: cases, the operators' queue, contacts, departments.",
     )
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle()
     for router in (
         auth_router,
         cases_router,

@@ -14,6 +14,7 @@ from . import service
 from .deps import AdminUser, CurrentUser
 from .models import Role, User
 from .schemas import TokenOut, UserCreate, UserOut
+from .throttle import LoginThrottle
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -22,10 +23,16 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 async def token(
     request: Request, session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
 ) -> TokenOut:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    key = f"{form.username}|{request.client.host if request.client else '-'}"
+    if wait := throttle.retry_after(key):
+        raise HTTPException(429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)})
     try:
         user = await service.authenticate(session, username=form.username, password=form.password)
     except service.InvalidCredentials as exc:
+        throttle.failed(key)
         raise HTTPException(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"}) from exc
+    throttle.succeeded(key)
     settings = request.app.state.settings
     ttl = timedelta(minutes=settings.token_ttl_minutes)
     return TokenOut(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from case_api.audit.models import AuditEntry
 from case_api.auth.deps import CurrentUser
-from case_api.auth.models import User
+from case_api.auth.models import Role, User
 from case_api.deps import SessionDep
 from shared.contracts.v1 import Channel, utcnow
 
@@ -89,7 +89,24 @@ async def case_detail(session: SessionDep, case_id: uuid.UUID, user: User, check
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="One case with its contact, messages and replies")
 async def get_case(case_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> CaseDetail:
-    return await case_detail(session, case_id, user)
+    detail = await case_detail(session, case_id, user)
+    if user.role == Role.SUPERVISOR:
+        # Supervisors read across every department: their reads of a citizen's data are on the record.
+        session.add(
+            AuditEntry(
+                case_id=case_id,
+                actor=user.username,
+                action="read",
+                at=utcnow(),
+                from_status=detail.status,
+                to_status=detail.status,
+                reason=None,
+                before=None,
+                after=None,
+            )
+        )
+        await session.commit()
+    return detail
 
 
 @router.get("/{case_id}/audit", response_model=list[AuditOut], summary="Who did what, when, before and after")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from case_api.db import UtcDateTime
-from case_api.models import Base
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from case_api.db import UtcDateTime
+from case_api.models import Base
 
 config = context.config
 target_metadata = Base.metadata
