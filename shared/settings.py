@@ -46,6 +46,37 @@ class DatabaseSettings(BaseSettings):
     database_echo: bool = Field(default=False, alias="DATABASE_ECHO")
 
 
+class OutboundSettings(BaseSettings):
+    """Delivering replies to the platforms: every ingest service consumes outbound.replies.v1 for its channel."""
+
+    model_config = SettingsConfigDict(env_prefix="INBOX_OUTBOUND_", extra="ignore")
+
+    enabled: bool = True  # false: webhooks only, this process sends nothing
+    # The delivery ledger that makes sending at most once per reply id (shared/outbound/ledger.py). `{service}`
+    # becomes the service name, so one variable serves a whole stack. It must be on persistent storage.
+    ledger_path: str = "var/{service}-deliveries.db"
+    ledger_retention_days: int = 30  # longer than outbound.replies.v1 keeps records, so no redelivery is missed
+    consumer_group: str = "{service}-outbound"
+    # Transient failures (network, 5xx, busy, rate limits) are retried with exponential backoff, bounded by
+    # attempts and by time. The time bound also keeps a batch well inside Kafka's max.poll.interval (300 s).
+    max_attempts: int = 6
+    max_total_s: float = 120.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+    batch_records: int = 50  # replies taken per poll; each batch is committed after all of them finished
+    concurrency: int = 8  # citizens served at once; one citizen's replies always go out in order
+    http_timeout_s: float = 10.0
+    http_connect_timeout_s: float = 3.0
+    # On shutdown a platform call already under way may finish for this long, so its outcome is recorded.
+    shutdown_grace_s: float = 5.0
+
+    def ledger_file(self, service: str) -> Path:
+        return Path(self.ledger_path.format(service=service))
+
+    def group(self, service: str) -> str:
+        return self.consumer_group.format(service=service)
+
+
 class CommonSettings(BaseSettings):
     """What every service reads: mode, logging, where the accounts are."""
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from inbox_dev.simulator import alipay, weibo
 from inbox_dev.simulator.wechat import push, text_xml
-
 from tests.e2e.conftest import ALIPAY_APP_ID, WECHAT, WEIBO_SECRET, RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -110,3 +110,22 @@ async def test_weibo_and_alipay_messages_become_cases_too(running: RunningStack)
     assert weibo_case is not None and weibo_case["proposal"]["department"] == "transport"
     assert alipay_case is not None and alipay_case["proposal"]["department"] == "urban-management"
     assert alipay_case["channel"] == "alipay"
+
+    # A reply to each goes back through the right platform's API, and its receipt reaches case-api.
+    api = running.url("case-api")
+    async with httpx.AsyncClient(headers=running.auth, timeout=10) as client:
+        for case, answer in ((weibo_case, "已通知交管部门疏导。"), (alipay_case, "已安排环卫清运。")):
+            assert (await client.post(f"{api}/api/v1/cases/{case['id']}/confirm", json={})).status_code == 200
+            replied = await client.post(f"{api}/api/v1/cases/{case['id']}/reply", json={"text": answer})
+            assert replied.status_code == 200, replied.text
+        for _ in range(100):
+            statuses = [
+                (await client.get(f"{api}/api/v1/cases/{case['id']}")).json()["replies"][-1]["status"]
+                for case in (weibo_case, alipay_case)
+            ]
+            if statuses == ["delivered", "delivered"]:
+                break
+            await asyncio.sleep(0.1)
+    assert statuses == ["delivered", "delivered"]
+    assert "已通知交管部门疏导。" in str(running.weibo_api.delivered)
+    assert "已安排环卫清运。" in str(running.alipay_api.delivered)

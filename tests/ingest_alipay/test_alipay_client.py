@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
 from ingest_alipay.client import DEFAULT_API_BASE, AlipayClient
 from ingest_alipay.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from defusedxml.ElementTree import fromstring
+
 from ingest_alipay.gateway import ack_response, verification_response
 from ingest_alipay.signature import public_key_base64
 

@@ -7,10 +7,10 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
 from ingest_alipay.errors import BadSignature, MalformedNotify
 from ingest_alipay.notify import SERVICE_MESSAGE, decode_form, notify_charset, parse_message
 from ingest_alipay.signature import sign, signing_content, verify_notify
-
 from shared.contracts.v1 import Channel, MessageKind, PlatformEvent
 
 RECEIVED = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)

@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
 from ingest_alipay.errors import BadSignature
 from ingest_alipay.signature import (
     load_private_key,

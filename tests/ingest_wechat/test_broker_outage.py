@@ -9,8 +9,8 @@ from inbox_dev.ports import free_port
 from inbox_dev.simulator.wechat import WeChatAccount, push, text_xml
 from ingest_wechat.main import create_app
 from ingest_wechat.settings import Settings
-
 from shared.kafka import ensure_topics
+from shared.settings import OutboundSettings
 from tests.asgi import serving
 from tests.conftest import kafka_settings_for
 
@@ -25,7 +25,9 @@ async def test_broker_down_means_503_and_unhealthy(tmp_path: Path) -> None:
     try:
         kafka = kafka_settings_for(broker).model_copy(update={"request_timeout_ms": 1500})
         await ensure_topics(kafka.bootstrap_servers, kafka.topics.all(), partitions=1)
-        async with serving(create_app(Settings(accounts_file=accounts, kafka=kafka))) as client:
+        # Webhooks only: this test is about answering the platform while the broker is gone.
+        settings = Settings(accounts_file=accounts, kafka=kafka, outbound=OutboundSettings(enabled=False))
+        async with serving(create_app(settings)) as client:
             query, body = push(ACCOUNT, text_xml(ACCOUNT, sender="o1", text="停水了", msg_id=1))
             assert (await client.post("/webhooks/wechat/city", params=query, content=body)).text == "success"
             broker.stop()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ingest_wechat import signature
 from ingest_wechat.crypto import WeChatCrypto
 from ingest_wechat.errors import BadSignature, MalformedPush

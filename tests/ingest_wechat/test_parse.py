@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from ingest_wechat.errors import MalformedPush
 from ingest_wechat.parse import parse_xml, to_inbound
-
 from shared.contracts.v1 import MessageKind
 
 NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)

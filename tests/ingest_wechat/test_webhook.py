@@ -7,12 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from inbox_dev.simulator.wechat import WeChatAccount, message_xml, push, signed_query, text_xml
 from ingest_wechat.main import create_app
 from ingest_wechat.settings import Settings
-
 from shared.contracts.v1 import InboundMessageRecord, MessageKind
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, OutboundSettings
 from tests.asgi import serving
 from tests.kafka_helpers import read_topic
 
@@ -37,7 +37,9 @@ def accounts_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def client(kafka_settings: KafkaSettings, accounts_file: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(accounts_file=accounts_file, kafka=kafka_settings, max_body_bytes=4096)
+    # Webhooks only (replies have their own tests in tests/outbound): a delivery consumer adds a second per app.
+    outbound = OutboundSettings(enabled=False)
+    settings = Settings(accounts_file=accounts_file, kafka=kafka_settings, max_body_bytes=4096, outbound=outbound)
     async with serving(create_app(settings)) as c:
         yield c
 

@@ -4,6 +4,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+
 from ingest_weibo.client import WeiboClient
 from ingest_weibo.errors import (
     AccountCredentialsError,

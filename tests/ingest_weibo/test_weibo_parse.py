@@ -3,9 +3,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from ingest_weibo.errors import MalformedPush
 from ingest_weibo.parse import parse_push
-
 from shared.contracts.v1 import Attachment, Channel, InboundMessage, Location, MessageKind, PlatformEvent
 
 ACCOUNT = "wuhan-12345"

@@ -1,6 +1,7 @@
 import hashlib
 
 import pytest
+
 from ingest_weibo.signature import expected_signature, verify_signature
 
 SECRET = "9b2a1c0f4e7d8a6b"

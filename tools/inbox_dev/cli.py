@@ -1,4 +1,5 @@
-"""`inbox-dev run`: the whole product on the embedded defaults, until Ctrl-C."""
+"""`inbox-dev run`: the whole product on the embedded defaults, until Ctrl-C; `inbox-dev simulate`: play the
+platforms against it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 from types import FrameType
 
+from . import simulate
 from .demo_keys import ensure_demo_keys
 from .stack import Stack
 
@@ -57,8 +59,17 @@ def main() -> None:
         "--external-broker", action="store_true", help="use KAFKA_BOOTSTRAP_SERVERS instead of starting Tansu"
     )
     sub.add_parser("demo-keys", help="create RSA keys for the demo Alipay account under var/demo-keys")
+    sub.add_parser("docs", help="regenerate docs/openapi.json and docs/asyncapi.json from the code")
+    simulate.add_parser(sub)
     args = parser.parse_args()
+    if args.command == "docs":
+        from .apidocs import write
+
+        print(*(f"wrote {p}" for p in write()), sep="\n")
+        return
     if args.command == "demo-keys":
         print(f"demo keys in {ensure_demo_keys()}")
         return
+    if args.command == "simulate":
+        sys.exit(simulate.simulate(args))
     sys.exit(run(args))

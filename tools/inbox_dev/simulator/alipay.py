@@ -6,6 +6,7 @@ import time
 from urllib.parse import quote_from_bytes
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
 from ingest_alipay.notify import SERVICE_CHECK, SERVICE_MESSAGE
 from ingest_alipay.signature import sign, signing_content
 
@@ -28,6 +29,25 @@ def text_biz_content(
     )
 
 
+def event_biz_content(
+    *,
+    app_id: str,
+    alipay_user_id: str,
+    from_user_id: str,
+    event_type: str,
+    action_param: str = "",
+    create_time_ms: int | None = None,
+) -> str:
+    """follow, unfollow, click (ActionParam = menu key), enter (ActionParam = JSON with `scene`)."""
+    return (
+        f"<XML><AppId><![CDATA[{app_id}]]></AppId><FromUserId><![CDATA[{from_user_id}]]></FromUserId>"
+        f"<FromAlipayUserId><![CDATA[{alipay_user_id}]]></FromAlipayUserId>"
+        f"<CreateTime><![CDATA[{create_time_ms or int(time.time() * 1000)}]]></CreateTime>"
+        f"<MsgType><![CDATA[event]]></MsgType><EventType><![CDATA[{event_type}]]></EventType>"
+        f"<ActionParam><![CDATA[{action_param}]]></ActionParam><AgreementId><![CDATA[]]></AgreementId></XML>"
+    )
+
+
 def notify_body(
     params: dict[str, str], *, platform_key: RSAPrivateKey, charset: str = "GBK", sign_type: str = "RSA2"
 ) -> bytes:
@@ -42,11 +62,14 @@ def notify_body(
     ).encode("ascii")
 
 
-def message_notify(biz_content: str, *, app_id: str, platform_key: RSAPrivateKey, charset: str = "GBK") -> bytes:
+def message_notify(
+    biz_content: str, *, app_id: str, platform_key: RSAPrivateKey, charset: str = "GBK", sign_type: str = "RSA2"
+) -> bytes:
     return notify_body(
         {"service": SERVICE_MESSAGE, "app_id": app_id, "biz_content": biz_content},
         platform_key=platform_key,
         charset=charset,
+        sign_type=sign_type,
     )
 
 

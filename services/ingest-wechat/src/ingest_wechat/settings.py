@@ -5,7 +5,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import CommonSettings, KafkaSettings
+from shared.settings import CommonSettings, KafkaSettings, OutboundSettings
 
 
 class Settings(CommonSettings):
@@ -16,6 +16,9 @@ class Settings(CommonSettings):
     # WeChat pushes are a few KB; anything far larger is not a platform message.
     max_body_bytes: int = 256 * 1024
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    # Renew an access token this long before it expires (WeChat keeps the old one valid 5 minutes after).
+    wechat_token_refresh_margin_s: float = 300.0
 
 
 @lru_cache

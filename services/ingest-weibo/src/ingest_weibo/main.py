@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
 from shared.contracts.v1 import Channel
 from shared.webhooks import create_ingest_app
 
+from .sender import weibo_sender
 from .settings import Settings, get_settings
 from .webhook import router
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_ingest_app(settings=settings or get_settings(), channel=Channel.WEIBO, webhook_router=router)
+def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    return create_ingest_app(
+        settings=settings,
+        channel=Channel.WEIBO,
+        webhook_router=router,
+        sender=weibo_sender(save_sender_box=settings.weibo_save_sender_box),
+        transport=transport,
+    )

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import CommonSettings, KafkaSettings
+from shared.settings import CommonSettings, KafkaSettings, OutboundSettings
 
 
 class Settings(CommonSettings):
@@ -15,6 +15,9 @@ class Settings(CommonSettings):
     port: int = 8102
     max_body_bytes: int = 256 * 1024
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    # Keep a copy of each reply in the account's sent box on Weibo (reply.json's save_sender_box).
+    weibo_save_sender_box: bool = True
 
 
 @lru_cache
