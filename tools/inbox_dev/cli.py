@@ -50,6 +50,21 @@ def run(args: argparse.Namespace) -> int:
         print("stopped.", flush=True)
 
 
+def replay_dlq(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from .dlq import replay
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    result = asyncio.run(replay(bootstrap, args.topic, dry_run=args.dry_run))
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {result.replayed} record(s) from {args.topic}")
+    for reason, count in (result.reasons or {}).items():
+        print(f"  {count} × {reason}")
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="inbox-dev")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,7 +76,12 @@ def main() -> None:
     sub.add_parser("demo-keys", help="create RSA keys for the demo Alipay account under var/demo-keys")
     sub.add_parser("docs", help="regenerate docs/openapi.json and docs/asyncapi.json from the code")
     simulate.add_parser(sub)
+    replay_parser = sub.add_parser("replay-dlq", help="send a dead-letter topic's records back to their topic")
+    replay_parser.add_argument("topic", help="e.g. inbox.routed.v1.dlq")
+    replay_parser.add_argument("--dry-run", action="store_true", help="only count what would be replayed")
     args = parser.parse_args()
+    if args.command == "replay-dlq":
+        sys.exit(replay_dlq(args))
     if args.command == "docs":
         from .apidocs import write
 
