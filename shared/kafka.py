@@ -117,13 +117,17 @@ BatchHandler = Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]]
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Infrastructure trouble (database or broker unreachable, timeouts) that retrying will cure, as opposed to
-    a record that fails however often it is tried."""
+    """Infrastructure trouble (database or broker unreachable, refusing connections, timeouts) that waiting
+    will cure, as opposed to a record that fails however often it is tried (bad data, constraint violations)."""
     from aiokafka.errors import KafkaError
-    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError, ProgrammingError
 
-    if isinstance(exc, OSError | TimeoutError | KafkaError | OperationalError | InterfaceError | DisconnectionError):
+    if isinstance(exc, OSError | TimeoutError | KafkaError | DisconnectionError):
         return True
+    if isinstance(exc, DBAPIError):
+        # Drivers report an unreachable or refusing database in many ways; what a record itself can cause is
+        # a narrow set, so everything else from the database counts as infrastructure.
+        return not isinstance(exc, IntegrityError | DataError | ProgrammingError)
     return bool(getattr(exc, "connection_invalidated", False))
 
 
@@ -156,6 +160,8 @@ async def _isolate_poison(
             if is_transient(exc):
                 return False
             poison.append((record, exc))
+    if len(records) > 1 and len(poison) == len(records):
+        return False  # everything failing alike is a systemic problem, not bad records: keep retrying
     for record, exc in poison:
         log.error("dead_letter_after_retries", topic=record.topic, offset=record.offset, error=repr(exc)[:300])
         await _dead_letter(producer, record, f"processing failed: {exc!r}", service)

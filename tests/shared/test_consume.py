@@ -77,3 +77,14 @@ async def test_an_outage_is_waited_out_without_dead_letters(kafka_settings: Kafk
     await run_until(kafka_settings, topic, handle, lambda: len(processed) >= 2)
     assert processed == [b"a", b"b"]
     assert await read_topic(kafka_settings, f"{topic}.dlq", expect=1, timeout=1) == []
+
+
+def test_database_refusing_connections_counts_as_infrastructure() -> None:
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    from shared.kafka import is_transient
+
+    refusing = DBAPIError("SELECT 1", {}, Exception('database "x" is not currently accepting connections'))
+    duplicate = IntegrityError("INSERT", {}, Exception("duplicate key"))
+    assert is_transient(refusing) and is_transient(ConnectionRefusedError())
+    assert not is_transient(duplicate) and not is_transient(ValueError("bad record"))

@@ -145,6 +145,29 @@ class Stack:
         if pending:
             raise RuntimeError("not healthy in time: " + ", ".join(s.name for s in pending))
 
+    def kill(self, name: str) -> None:
+        """SIGKILL one service, as a crash would (fault tests)."""
+        process = self.processes[name]
+        process.kill()
+        process.wait(timeout=10)
+
+    def restart(self, name: str, *, timeout: float = 30.0) -> None:
+        """Start a stopped or killed service again with the same environment, and wait until it is healthy."""
+        index, service = next((i, s) for i, s in enumerate(self.services) if s.name == name)
+        if self.processes[name].poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        self._spawn(service, _COLOURS[index % len(_COLOURS)], self._env())
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if client.get(f"http://127.0.0.1:{service.port}/healthz").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+        raise RuntimeError(f"{name} not healthy {timeout:.0f}s after restart")
+
     def exited(self) -> list[str]:
         return [name for name, p in self.processes.items() if p.poll() is not None]
 
