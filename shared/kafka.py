@@ -116,6 +116,17 @@ async def parse_or_dead_letter(
 BatchHandler = Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]]
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    seen: BaseException | None = exc
+    for _ in range(5):  # SQLAlchemy wraps the adapter's error, which wraps the driver's
+        if seen is None:
+            return None
+        if state := getattr(seen, "sqlstate", None):
+            return str(state)
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     """Infrastructure trouble (database or broker unreachable, refusing connections, timeouts) that waiting
     will cure, as opposed to a record that fails however often it is tried (bad data, constraint violations)."""
@@ -126,8 +137,10 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError):
         # Drivers report an unreachable or refusing database in many ways; what a record itself can cause is
-        # a narrow set, so everything else from the database counts as infrastructure.
-        return not isinstance(exc, IntegrityError | DataError | ProgrammingError)
+        # a narrow set (SQLSTATE classes 22 data, 23 integrity, 42 syntax), so the rest is infrastructure.
+        if isinstance(exc, IntegrityError | DataError | ProgrammingError):
+            return False
+        return not str(_sqlstate(exc) or "").startswith(("22", "23", "42"))
     return bool(getattr(exc, "connection_invalidated", False))
 
 

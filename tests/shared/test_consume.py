@@ -88,3 +88,14 @@ def test_database_refusing_connections_counts_as_infrastructure() -> None:
     duplicate = IntegrityError("INSERT", {}, Exception("duplicate key"))
     assert is_transient(refusing) and is_transient(ConnectionRefusedError())
     assert not is_transient(duplicate) and not is_transient(ValueError("bad record"))
+
+
+def test_a_record_the_database_cannot_store_is_not_infrastructure() -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from shared.kafka import is_transient
+
+    class DriverError(Exception):
+        sqlstate = "22021"  # invalid byte sequence: the record's fault, however often it is tried
+
+    assert not is_transient(DBAPIError("INSERT", {}, DriverError("invalid byte sequence")))

@@ -151,3 +151,8 @@ def test_case_event_is_cloudevents_1_0_structured_json() -> None:
     }
     assert all(name.isalnum() and name.islower() for name in extensions)
     assert CaseEvent.from_bytes(event.to_bytes()) == event
+
+
+def test_nul_characters_from_a_platform_are_replaced_not_stored() -> None:
+    message = inbound(text="停水\x00了", raw='{"text":"停水\\u0000了"}')
+    assert message.text == "停水\ufffd了" and "\x00" not in message.raw

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .envelope import Contract, Envelope, UtcDatetime, utcnow
 
@@ -47,6 +47,11 @@ class PlatformEvent(Contract):
     key: str | None = None
 
 
+def _no_nul(value: str) -> str:
+    # A NUL cannot be stored in PostgreSQL text: a platform that sends one gets U+FFFD in its place.
+    return value.replace("\x00", "\ufffd")
+
+
 class InboundMessage(Contract):
     channel: Channel
     account_id: str
@@ -63,6 +68,11 @@ class InboundMessage(Contract):
     event: PlatformEvent | None = None
     raw: str = ""  # the payload as the platform sent it (decrypted), kept for audit
     raw_format: str = ""  # xml | json | form
+
+    @field_validator("platform_message_id", "sender_id", "sender_name", "recipient_id", "text", "raw", mode="after")
+    @classmethod
+    def _without_nul(cls, value: str | None) -> str | None:
+        return _no_nul(value) if value else value
 
     @property
     def contact_key(self) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from shared.accounts import AccountRegistry, load_accounts
 from shared.health import health_router
@@ -48,6 +50,15 @@ def _supervise(task: asyncio.Task[None]) -> None:
             log.error("background_task_died", task=t.get_name(), error=repr(t.exception()))
 
     task.add_done_callback(done)
+
+
+async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """No text we store may contain NUL (PostgreSQL cannot hold it): refuse it at the door with a reason."""
+    target = unquote(f"{request.url.path}?{request.url.query}")
+    body = await request.body() if request.method in {"POST", "PUT", "PATCH"} else b""
+    if "\x00" in target or b"\x00" in body or b"\\u0000" in body:
+        return JSONResponse({"detail": "NUL characters are not allowed"}, status_code=400)
+    return await call_next(request)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -168,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The system of record: cases, the operators' queue, contacts, departments.",
     )
     app.state.settings = settings
+    app.middleware("http")(refuse_nul)
     app.state.login_throttle = LoginThrottle()
     for router in (
         auth_router,
