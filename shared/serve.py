@@ -17,4 +17,6 @@ def serve(factory: str, settings: CommonSettings, *, port: int) -> None:
         access_log=False,
         loop="uvloop",
         http="httptools",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )

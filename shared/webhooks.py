@@ -3,22 +3,24 @@ when the channel provides a sender, the delivery of replies (shared.outbound).""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
 import httpx
 import structlog
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 
-from .accounts import load_accounts
+from .accounts import Account, load_accounts
 from .contracts.v1 import Channel
 from .health import Check, health_router
 from .ingest import InboundPublisher
 from .kafka import broker_reachable, make_producer, stop_quietly
 from .logging import configure_logging
 from .outbound import SenderFactory, running_delivery
-from .settings import CommonSettings, KafkaSettings, OutboundSettings
+from .ratelimit import RateLimiter
+from .settings import CommonSettings, KafkaSettings, Mode, OutboundSettings
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +46,22 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_PLACEHOLDER_MARKS = ("demo-", "change-me", "CHANGE-ME", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
+
+
+def refuse_placeholders(accounts: list[Account]) -> None:
+    """Outside local mode the example's demo credentials would let anyone forge this city's messages."""
+    fields = ("token", "app_secret", "encoding_aes_key", "access_token")
+    bad = [
+        f"{a.channel}:{a.id}.{f}"
+        for a in accounts
+        for f in fields
+        if any(mark in str(getattr(a, f) or "") for mark in _PLACEHOLDER_MARKS)
+    ]
+    if bad:
+        raise RuntimeError("refusing to start in production mode with example credentials: " + ", ".join(bad))
+
+
 def create_ingest_app(
     *,
     settings: CommonSettings,
@@ -62,6 +80,8 @@ def create_ingest_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(ingest.service_name, level=settings.log_level, fmt=settings.log_format)
         accounts = load_accounts(settings.accounts_file)
+        if settings.mode is Mode.PRODUCTION:
+            refuse_placeholders(accounts.for_channel(channel))
         producer = make_producer(ingest.kafka, client_id=ingest.service_name)
         await producer.start()
         app.state.accounts = accounts
@@ -111,6 +131,20 @@ def create_ingest_app(
 
     app = FastAPI(title=ingest.service_name, lifespan=lifespan)
     app.state.settings = settings
+    limiter = RateLimiter(rate=settings.webhook_rate_per_account, burst=settings.webhook_burst_per_account)
+
+    @app.middleware("http")
+    async def per_account_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        parts = request.url.path.split("/")  # /webhooks/<channel>/<account>
+        if len(parts) == 4 and parts[1] == "webhooks" and (wait := limiter.take(parts[3])):
+            seconds = max(1, int(wait + 0.999))
+            return JSONResponse(
+                {"detail": f"too many requests for this account; retry in {seconds} s"},
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
+        return await call_next(request)
+
     app.include_router(webhook_router)
     app.include_router(health_router(checks))
     return app
