@@ -10,10 +10,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from case_api.migrate import upgrade
 from inbox_dev.broker import Broker
 from inbox_dev.ports import free_port
-
 from shared.kafka import ensure_topics
 from shared.settings import KafkaSettings
 

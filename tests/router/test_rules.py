@@ -5,9 +5,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from router.classifier import Classifier
 from router.rules import RuleEngine
-
 from shared.contracts.v1 import Channel, DecidedBy, InboundMessage, MessageKind, PlatformEvent, utcnow
 from shared.taxonomy import TaxonomyError, load_taxonomy
 

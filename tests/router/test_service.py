@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+
 from inbox_dev.broker import Broker
 from inbox_dev.ports import free_port
 from router.main import create_app
 from router.settings import Settings
-
 from shared.contracts.v1 import (
     Channel,
     InboundMessage,
