@@ -175,9 +175,9 @@ async def _isolate_poison(
             poison.append((record, exc))
     if len(records) > 1 and len(poison) == len(records):
         return False  # everything failing alike is a systemic problem, not bad records: keep retrying
-    for record, exc in poison:
-        log.error("dead_letter_after_retries", topic=record.topic, offset=record.offset, error=repr(exc)[:300])
-        await _dead_letter(producer, record, f"processing failed: {exc!r}", service)
+    for record, error in poison:
+        log.error("dead_letter_after_retries", topic=record.topic, offset=record.offset, error=repr(error)[:300])
+        await _dead_letter(producer, record, f"processing failed: {error!r}", service)
     return True
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import structlog
 
 from .privacy import mask, mask_value
 
 
-def _mask_event(_logger: object, _name: str, event: dict[str, object]) -> dict[str, object]:
+def _mask_event(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
     return {k: mask_value(v) for k, v in event.items()}
 
 

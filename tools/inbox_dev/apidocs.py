@@ -20,7 +20,7 @@ from shared.contracts.v1 import (
 
 DOCS = Path("docs")
 
-_TOPICS: list[tuple[str, type[BaseModel], str, str, str]] = [
+_TOPICS: list[tuple[str, type[BaseModel], str, str, str, str]] = [
     (
         topics.INBOX_MESSAGES,
         InboundMessageRecord,

@@ -60,7 +60,7 @@ def replay_dlq(args: argparse.Namespace) -> int:
     result = asyncio.run(replay(bootstrap, args.topic, dry_run=args.dry_run))
     verb = "would replay" if args.dry_run else "replayed"
     print(f"{verb} {result.replayed} record(s) from {args.topic}")
-    for reason, count in (result.reasons or {}).items():
+    for reason, count in result.reasons.items():
         print(f"  {count} × {reason}")
     return 0
 

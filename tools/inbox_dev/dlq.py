@@ -6,7 +6,7 @@ is run again; `--dry-run` only lists what would be replayed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -17,7 +17,7 @@ from shared.topics import DLQ_SUFFIX
 @dataclass
 class ReplayResult:
     replayed: int = 0
-    reasons: dict[str, int] | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
 
 
 async def replay(
@@ -42,7 +42,7 @@ async def replay(
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
     await consumer.start()
     await producer.start()
-    result = ReplayResult(reasons={})
+    result = ReplayResult()
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=idle_ms, max_records=500)
@@ -53,7 +53,7 @@ async def replay(
                     headers = {k: v.decode(errors="replace") for k, v in record.headers}
                     target = headers.get("original_topic") or dlq_topic.removesuffix(DLQ_SUFFIX)
                     reason = headers.get("reason", "")[:80]
-                    result.reasons[reason] = result.reasons.get(reason, 0) + 1  # type: ignore[index]
+                    result.reasons[reason] = result.reasons.get(reason, 0) + 1
                     if not dry_run:
                         await producer.send_and_wait(
                             target, value=record.value, key=record.key, headers=[("replayed_from", dlq_topic.encode())]

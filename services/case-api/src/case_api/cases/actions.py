@@ -351,7 +351,8 @@ class CaseActions:
         self._check(case, Action.ADD_CO_HANDLER)
         _lead_only(case, self.user)
         await _department(self.session, department_id)
-        if department_id == case.department_id or await self.session.get(CaseDepartment, (case.id, department_id)):
+        existing = await self.session.get(CaseDepartment, (case.id, department_id))
+        if department_id == case.department_id or existing is not None:
             raise Conflict(f"department {department_id!r} already works on this case")
         await self._move(case, Action.ADD_CO_HANDLER, details={"department_id": department_id, "part": part})
         self.session.add(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -119,7 +119,7 @@ async def audit(case_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> l
 
 ActionFn = Callable[[CaseActions, Case], Awaitable[object]]
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such case, or not visible to the caller"},
     409: {"model": IllegalMoveOut, "description": "not allowed in the case's current state"},
 }
