@@ -1,4 +1,5 @@
-"""Decide category, department and request type for one message; reload the taxonomy when its file changes."""
+"""Decide category, department and request type for messages: keyword rules first, then the learned model
+(policy.py says how the two combine). Reloads the taxonomy and the model when their files change."""
 
 from __future__ import annotations
 
@@ -10,14 +11,25 @@ import structlog
 from shared.contracts.v1 import DecidedBy, InboundMessage, RoutingDecision
 from shared.taxonomy import TaxonomyError, load_taxonomy
 
+from .live_model import LiveModel
+from .policy import ModelPolicy, combine
 from .rules import RuleEngine
 
 log = structlog.get_logger(__name__)
 
 
 class Classifier:
-    def __init__(self, taxonomy_file: Path, *, reload_every_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        taxonomy_file: Path,
+        *,
+        reload_every_s: float = 2.0,
+        model: LiveModel | None = None,
+        policy: ModelPolicy | None = None,
+    ) -> None:
         self._path = taxonomy_file
+        self.model = model
+        self.policy = policy or ModelPolicy()
         self._reload_every_s = reload_every_s
         self._mtime = taxonomy_file.stat().st_mtime_ns
         self._checked_at = time.monotonic()
@@ -25,6 +37,8 @@ class Classifier:
 
     def maybe_reload(self) -> None:
         """Pick up an edited taxonomy without a restart; a broken edit keeps the previous rules running."""
+        if self.model is not None:
+            self.model.maybe_reload()
         now = time.monotonic()
         if now - self._checked_at < self._reload_every_s:
             return
@@ -45,10 +59,31 @@ class Classifier:
         log.info("taxonomy_reloaded", version=self.rules.taxonomy.version)
 
     def decide(self, message: InboundMessage) -> RoutingDecision:
-        if not message.is_citizen_message:
-            return RoutingDecision(
-                decided_by=DecidedBy.SKIPPED,
-                explanation=f"platform event {message.event.name if message.event else ''}: not a citizen message",
-                taxonomy_version=self.rules.taxonomy.version,
+        return self.decide_batch([message])[0]
+
+    def decide_batch(self, messages: list[InboundMessage]) -> list[RoutingDecision]:
+        """CPU-bound (the model scores the whole batch at once): the service calls it off the event loop."""
+        rules = self.rules  # one taxonomy for the whole batch, even if a reload swaps it meanwhile
+        decisions: list[RoutingDecision] = []
+        for message in messages:
+            if message.is_citizen_message:
+                decisions.append(rules.decide(message.text))
+            else:
+                decisions.append(
+                    RoutingDecision(
+                        decided_by=DecidedBy.SKIPPED,
+                        explanation=f"platform event {message.event.name if message.event else ''}: "
+                        "not a citizen message",
+                        taxonomy_version=rules.taxonomy.version,
+                    )
+                )
+        model = self.model.model if self.model is not None else None
+        if model is None:
+            return decisions
+        todo = [i for i, m in enumerate(messages) if m.is_citizen_message and m.text.strip()]
+        predictions = model.predict([messages[i].text for i in todo])
+        for i, prediction in zip(todo, predictions, strict=True):
+            decisions[i] = combine(
+                decisions[i], prediction, taxonomy=rules.taxonomy, model_version=model.version, policy=self.policy
             )
-        return self.rules.decide(message.text)
+        return decisions

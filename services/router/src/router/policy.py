@@ -1,0 +1,108 @@
+"""Rules first, then the model: how a keyword-rule decision and a model prediction become one decision.
+
+- A rule fired and the model agrees (or is unsure): the rule decides; agreement raises the confidence.
+- A rule fired and the model disagrees with confidence ≥ `override_confidence` (calibrated: at the default 0.98
+  it is measured to be right about that often), and the rule was less sure: the model decides and the rule's
+  category becomes the runner-up. Keyword rules match substrings out of context ("学校门口堵车" is traffic,
+  not education); a very sure model is the better judge there, and the explanation names both.
+- No rule fired: the model decides when its confidence is at least `min_confidence`; below that its guess is
+  written into the explanation for the operator, and nothing is proposed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.contracts.v1 import Candidate, DecidedBy, RoutingDecision
+from shared.taxonomy import Category, Taxonomy
+
+from .model import Prediction
+
+
+@dataclass(frozen=True)
+class ModelPolicy:
+    min_confidence: float = 0.5
+    override_confidence: float = 0.98
+
+
+def category_for(label: str | None, taxonomy: Taxonomy) -> Category | None:
+    """A model label is a taxonomy category id (or its exact name, as a city's ledger may have it)."""
+    if label is None:
+        return None
+    if label in taxonomy.categories:
+        return taxonomy.categories[label]
+    return next((c for c in taxonomy.categories.values() if c.name == label), None)
+
+
+def model_label_for(category_id: str, taxonomy: Taxonomy, labels: list[str]) -> str:
+    """The other direction: an operator's category id in the label space the live model was trained with."""
+    if category_id in labels:
+        return category_id
+    category = taxonomy.categories.get(category_id)
+    if category is not None and category.name in labels:
+        return category.name
+    return category_id
+
+
+def _model_decision(
+    prediction: Prediction, category: Category, rule: RoutingDecision, taxonomy: Taxonomy, version: str, note: str
+) -> RoutingDecision:
+    department = taxonomy.departments[category.department]
+    runner_up = None
+    if rule.decided_by is DecidedBy.RULE and rule.category and rule.category != category.id:
+        runner_up = Candidate(category=rule.category, confidence=min(rule.confidence, 1 - prediction.confidence))
+    else:
+        second = category_for(prediction.runner_up, taxonomy)
+        if second is not None:
+            runner_up = Candidate(category=second.id, confidence=prediction.runner_up_confidence)
+    return RoutingDecision(
+        category=category.id,
+        category_name=category.name,
+        department=department.id,
+        department_name=department.name,
+        request_type=rule.request_type,
+        confidence=prediction.confidence,
+        runner_up=runner_up,
+        explanation=f"model: {prediction.explanation}{note}",
+        decided_by=DecidedBy.MODEL,
+        model_version=version,
+        taxonomy_version=taxonomy.version,
+    )
+
+
+def combine(
+    rule: RoutingDecision,
+    prediction: Prediction | None,
+    *,
+    taxonomy: Taxonomy,
+    model_version: str,
+    policy: ModelPolicy,
+) -> RoutingDecision:
+    if prediction is None:
+        return rule
+    category = category_for(prediction.label, taxonomy)
+    if category is None:
+        note = f"; model label {prediction.label!r} is not a category of taxonomy {taxonomy.version}"
+        return rule.model_copy(update={"explanation": rule.explanation + note})
+    if rule.decided_by is DecidedBy.RULE:
+        if category.id == rule.category:
+            return rule.model_copy(
+                update={
+                    "confidence": max(rule.confidence, prediction.confidence),
+                    "explanation": f"{rule.explanation}; model agrees ({prediction.confidence:.2f})",
+                    "model_version": model_version,
+                }
+            )
+        if prediction.confidence >= policy.override_confidence and prediction.confidence > rule.confidence:
+            note = f" (overrides {rule.explanation})"
+            return _model_decision(prediction, category, rule, taxonomy, model_version, note)
+        return rule.model_copy(
+            update={
+                "explanation": f"{rule.explanation}; model suggests {category.id} ({prediction.confidence:.2f})",
+                "model_version": model_version,
+            }
+        )
+    if prediction.confidence >= policy.min_confidence:
+        return _model_decision(prediction, category, rule, taxonomy, model_version, "")
+    note = f"; model unsure: {category.id}? ({prediction.confidence:.2f}: {prediction.explanation})"
+    return rule.model_copy(update={"explanation": rule.explanation + note, "model_version": model_version})
