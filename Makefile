@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint lock clean
+.PHONY: install run test test-fast lint lock clean bench bench-smoke
 
 install: $(STAMP)
 
@@ -29,7 +29,21 @@ test: install
 	$(BIN)/python -m pytest -q
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not e2e"
+	$(BIN)/python -m pytest -q -m "not e2e and not bench_smoke"
+
+# The benchmark suite (issue 9): several minutes on 2 cores; rewrites BENCHMARKS.md. Needs PostgreSQL at
+# 127.0.0.1:5432. Brings its own tools: wrk from Debian (only when missing; saturation runs fall back to the
+# Python load generator without it), py-spy and pyinstrument into the venv for profiling a missed target.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; } || echo "wrk not installed: using the Python load generator"
+	$(BIN)/python -m pip install --quiet py-spy pyinstrument
+	$(BIN)/python -m benchmarks.run
+
+# Tiny sizes, one run (about two minutes); what CI runs through tests/test_bench_smoke.py.
+bench-smoke: install
+	$(BIN)/python -m benchmarks.run --smoke
 
 lint: install
 	$(BIN)/ruff check .

@@ -16,7 +16,11 @@ def visible_to(user: User) -> ColumnElement[bool] | None:
     """A WHERE clause limiting cases to what `user` may see, or None for staff."""
     if user.role != Role.HANDLER:
         return None
-    co_handled = select(CaseDepartment.case_id).where(CaseDepartment.department_id == user.department_id)
+    # The lead's part always mirrors `Case.department_id` (dispatch and transfer keep them together), so only
+    # helper parts need the subquery: a handful of rows instead of every case the department ever led.
+    co_handled = select(CaseDepartment.case_id).where(
+        CaseDepartment.department_id == user.department_id, CaseDepartment.role == "helper"
+    )
     return or_(Case.department_id == user.department_id, Case.id.in_(co_handled))
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from case_api.sla import SlaCalculator
+from case_api.sla import CaseDeadlines, SlaCalculator
 
 from .models import Case, CaseStatus
 
@@ -73,15 +73,29 @@ class CalendarPolicy:
     """Deadlines on the Chinese business calendar and the SLA policies in config/sla.yaml (case_api.sla)."""
 
     calculator: SlaCalculator
+    # A new case asks for both deadlines of the same message in a row, and the calendar arithmetic was a fifth of
+    # intake's time (benchmarks/NOTES.md): keep the last results. Pure: the calculator never changes.
+    _recent: dict[tuple[datetime, str | None, str | None], CaseDeadlines] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def _deadlines(self, received_at: datetime, category_id: str | None, request_type: str | None) -> CaseDeadlines:
+        key = (received_at, category_id, request_type)
+        found = self._recent.get(key)
+        if found is None:
+            if len(self._recent) >= 1024:
+                self._recent.clear()
+            found = self._recent[key] = self.calculator.deadlines(
+                received_at=received_at, category=category_id, request_type=request_type
+            )
+        return found
 
     def first_response_due(
         self, received_at: datetime, *, category_id: str | None = None, request_type: str | None = None
     ) -> datetime:
-        deadlines = self.calculator.deadlines(received_at=received_at, category=category_id, request_type=request_type)
-        return deadlines.first_response.due_at
+        return self._deadlines(received_at, category_id, request_type).first_response.due_at
 
     def resolution_due(
         self, received_at: datetime, *, category_id: str | None = None, request_type: str | None = None
     ) -> datetime:
-        deadlines = self.calculator.deadlines(received_at=received_at, category=category_id, request_type=request_type)
-        return deadlines.resolution.due_at
+        return self._deadlines(received_at, category_id, request_type).resolution.due_at

@@ -46,4 +46,4 @@ async def add(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     from .models import OutboxRecord
 
     if rows:
-        await session.execute(insert(OutboxRecord), rows)
+        await session.execute(insert(OutboxRecord.__table__), rows)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Float, and_, case, cast, extract, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.cases.models import Case, CaseStatus, CaseTransfer
@@ -21,7 +21,8 @@ class DepartmentStats:
     name: str
     received: int = 0
     closed: int = 0
-    first_response_minutes: list[float] = field(default_factory=list)
+    first_response_median: float | None = None  # minutes
+    first_response_p90: float | None = None
     first_response_on_time: int = 0
     first_response_due: int = 0  # cases whose first-response deadline has been decided (met, or passed)
     resolution_on_time: int = 0
@@ -30,26 +31,27 @@ class DepartmentStats:
     transfers_out: int = 0
     reopened: int = 0
     overdue_now: int = 0
-    ratings: list[int] = field(default_factory=list)
+    rating_count: int = 0
+    rating_sum: int = 0
 
     def as_dict(self) -> dict[str, object]:
-        minutes = sorted(self.first_response_minutes)
+        median, p90 = self.first_response_median, self.first_response_p90
         return {
             "department_id": self.department_id,
             "name": self.name,
             "received": self.received,
             "closed": self.closed,
             "closure_rate": _rate(self.closed, self.received),
-            "first_response_minutes_median": round(statistics.median(minutes), 1) if minutes else None,
-            "first_response_minutes_p90": round(_p90(minutes), 1) if minutes else None,
+            "first_response_minutes_median": round(median, 1) if median is not None else None,
+            "first_response_minutes_p90": round(p90, 1) if p90 is not None else None,
             "first_response_on_time_rate": _rate(self.first_response_on_time, self.first_response_due),
             "resolution_on_time_rate": _rate(self.resolution_on_time, self.resolution_due),
             "transfers_in": self.transfers_in,
             "transfers_out": self.transfers_out,
             "reopened": self.reopened,
             "overdue_now": self.overdue_now,
-            "satisfaction": round(sum(self.ratings) / len(self.ratings), 2) if self.ratings else None,
-            "ratings": len(self.ratings),
+            "satisfaction": round(self.rating_sum / self.rating_count, 2) if self.rating_count else None,
+            "ratings": self.rating_count,
         }
 
 
@@ -61,53 +63,121 @@ def _p90(values: list[float]) -> float:
     return values[max(0, math.ceil(0.9 * len(values)) - 1)]  # nearest-rank
 
 
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+async def _first_response_minutes(
+    session: AsyncSession, where: list[ColumnElement[bool]]
+) -> dict[str, tuple[float, float]]:
+    """department → (median, nearest-rank p90) of minutes to first response."""
+    responded = [*where, Case.first_responded_at.is_not(None)]
+    if session.get_bind().dialect.name == "postgresql":
+        # Ordered-set aggregates: the database sorts once per department; nothing but eight rows cross the wire.
+        # percentile_cont(0.5) is statistics.median, percentile_disc(0.9) the nearest rank.
+        minutes = cast(extract("epoch", Case.first_responded_at - Case.created_at), Float) / 60
+        rows = await session.execute(
+            select(
+                Case.department_id,
+                func.percentile_cont(0.5).within_group(minutes),
+                func.percentile_disc(0.9).within_group(minutes),
+            )
+            .where(*responded)
+            .group_by(Case.department_id)
+        )
+        return {dept: (float(median), float(p90)) for dept, median, p90 in rows}
+    # SQLite (the embedded default, small volumes) has no percentiles: two timestamps per case, computed here.
+    per_department: dict[str, list[float]] = defaultdict(list)
+    rows = await session.execute(select(Case.department_id, Case.created_at, Case.first_responded_at).where(*responded))
+    for dept, created, responded_at in rows:
+        per_department[dept].append((responded_at - created).total_seconds() / 60)
+    out = {}
+    for dept, values in per_department.items():
+        values.sort()
+        out[dept] = (statistics.median(values), _p90(values))
+    return out
+
+
 async def department_stats(
     session: AsyncSession, *, start: datetime, end: datetime, now: datetime, department_id: str | None = None
 ) -> list[dict[str, object]]:
-    """Cases received in [start, end) counted for the department that holds them (lead), ranked best first."""
+    """Cases received in [start, end) counted for the department that holds them (lead), ranked best first.
+
+    Aggregated in the database: a month of a large city is ~100,000 cases, which took seconds to load as
+    objects (benchmarks/NOTES.md).
+    """
     departments = {d.id: d.name for d in (await session.scalars(select(Department))).all()}
-    stats: dict[str, DepartmentStats] = defaultdict(lambda: DepartmentStats("", ""))
+    stats: dict[str, DepartmentStats] = {}
 
     def bucket(dept: str) -> DepartmentStats:
         if dept not in stats:
             stats[dept] = DepartmentStats(dept, departments.get(dept, dept))
         return stats[dept]
 
-    query = select(Case).where(Case.created_at >= start, Case.created_at < end, Case.department_id.is_not(None))
+    where: list[ColumnElement[bool]] = [
+        Case.created_at >= start,
+        Case.created_at < end,
+        Case.department_id.is_not(None),
+    ]
     if department_id:
-        query = query.where(Case.department_id == department_id)
-    for case in (await session.scalars(query)).all():
-        s = bucket(case.department_id or "")
-        s.received += 1
-        s.closed += case.status == CaseStatus.CLOSED
-        s.reopened += case.reopen_count > 0
-        if case.first_responded_at:
-            s.first_response_minutes.append((case.first_responded_at - case.created_at).total_seconds() / 60)
-        if case.first_response_due_at and (case.first_responded_at or case.first_response_due_at <= now):
-            s.first_response_due += 1
-            s.first_response_on_time += bool(
-                case.first_responded_at and case.first_responded_at <= case.first_response_due_at
-            )
-        if case.resolution_due_at and (case.replied_at or case.resolution_due_at <= now):
-            s.resolution_due += 1
-            s.resolution_on_time += bool(case.replied_at and case.replied_at <= case.resolution_due_at)
-        if case.status != CaseStatus.CLOSED and case.due_at and case.due_at < now:
-            s.overdue_now += 1
-        if case.rating is not None:
-            s.ratings.append(case.rating)
-
-    transfers = select(CaseTransfer.from_department_id, CaseTransfer.to_department_id).where(
-        CaseTransfer.at >= start, CaseTransfer.at < end
+        where.append(Case.department_id == department_id)
+    first_due = and_(
+        Case.first_response_due_at.is_not(None),
+        or_(Case.first_responded_at.is_not(None), Case.first_response_due_at <= now),
     )
-    if department_id:
-        transfers = transfers.where(
-            or_(CaseTransfer.from_department_id == department_id, CaseTransfer.to_department_id == department_id)
+    resolution_due = and_(
+        Case.resolution_due_at.is_not(None), or_(Case.replied_at.is_not(None), Case.resolution_due_at <= now)
+    )
+    totals = await session.execute(
+        select(
+            Case.department_id,
+            func.count(),
+            _count_if(Case.status == CaseStatus.CLOSED),
+            _count_if(Case.reopen_count > 0),
+            _count_if(first_due),
+            _count_if(and_(first_due, Case.first_responded_at <= Case.first_response_due_at)),
+            _count_if(resolution_due),
+            _count_if(and_(resolution_due, Case.replied_at <= Case.resolution_due_at)),
+            _count_if(and_(Case.status != CaseStatus.CLOSED, Case.due_at.is_not(None), Case.due_at < now)),
+            func.count(Case.rating),
+            func.coalesce(func.sum(Case.rating), 0),
         )
-    for from_dept, to_dept in (await session.execute(transfers)).all():
-        if from_dept and (not department_id or from_dept == department_id):
-            bucket(from_dept).transfers_out += 1
-        if not department_id or to_dept == department_id:
-            bucket(to_dept).transfers_in += 1
+        .where(*where)
+        .group_by(Case.department_id)
+    )
+    for (
+        dept,
+        received,
+        closed,
+        reopened,
+        fr_due,
+        fr_on_time,
+        res_due,
+        res_on_time,
+        overdue,
+        rated,
+        rating_sum,
+    ) in totals:
+        s = bucket(dept)
+        s.received, s.closed, s.reopened, s.overdue_now = received, closed, reopened, overdue
+        s.first_response_due, s.first_response_on_time = fr_due, fr_on_time
+        s.resolution_due, s.resolution_on_time = res_due, res_on_time
+        s.rating_count, s.rating_sum = rated, rating_sum
+    for dept, (median, p90) in (await _first_response_minutes(session, where)).items():
+        bucket(dept).first_response_median, bucket(dept).first_response_p90 = median, p90
+
+    in_period = [CaseTransfer.at >= start, CaseTransfer.at < end]
+    out = select(CaseTransfer.from_department_id, func.count()).where(
+        *in_period, CaseTransfer.from_department_id.is_not(None)
+    )
+    into = select(CaseTransfer.to_department_id, func.count()).where(*in_period)
+    if department_id:
+        out = out.where(CaseTransfer.from_department_id == department_id)
+        into = into.where(CaseTransfer.to_department_id == department_id)
+    for dept, n in await session.execute(out.group_by(CaseTransfer.from_department_id)):
+        bucket(dept).transfers_out += n
+    for dept, n in await session.execute(into.group_by(CaseTransfer.to_department_id)):
+        bucket(dept).transfers_in += n
 
     rows = [s.as_dict() for s in stats.values()]
     # Ranking: on-time first response, then closure rate, then volume; departments without data last.

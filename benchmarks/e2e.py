@@ -1,0 +1,233 @@
+"""End to end: a signed webhook on any of the three channels → a case visible through GET /api/v1/cases.
+
+The whole product runs as `make run` starts it (five processes and Tansu). Messages are sent open-loop at a fixed
+rate, round-robin over WeChat, Weibo and Alipay, each from a new citizen so each opens a case; a poller reads the
+newest cases every POLL_S and notes when each message's case first appears. Latency counts from the moment the
+webhook was due to be sent, so it includes the webhook itself and up to one poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from inbox_dev.simulator import alipay, weibo
+from inbox_dev.simulator.wechat import WeChatAccount, push, text_xml
+
+from .common import (
+    ALIPAY_APP_ID,
+    WECHAT_APP_ID,
+    WECHAT_TOKEN,
+    WEIBO_SECRET,
+    Config,
+    Figure,
+    Runs,
+    Target,
+    admin_token,
+    percentile,
+    port_of,
+    postgres_available,
+    running_stack,
+    scratch_postgres,
+    stack_env,
+)
+
+SECTION = "End to end (webhook → case visible in GET /api/v1/cases), three channels"
+POLL_S = 0.02
+SERVICES = ("case-api", "router", "ingest-wechat", "ingest-weibo", "ingest-alipay")
+TEXT = "小区门口路灯坏了好几天，晚上很危险"
+RATES = (50, 200)
+
+
+@dataclass(frozen=True)
+class Request:
+    service: str
+    path: str
+    params: dict[str, str]
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def build_requests(n: int, tag: str, platform_key: RSAPrivateKey) -> list[Request]:
+    """Prepared before the clock starts: Alipay's RSA signing would otherwise load the sender's core."""
+    account = WeChatAccount(WECHAT_TOKEN, WECHAT_APP_ID)
+    unique = (
+        zlib.crc32(tag.encode()) * 10**6
+    )  # ids and senders differ between runs on one stack: no dedupe, no threading
+    out: list[Request] = []
+    for i in range(n):
+        text = f"{tag}-{i} {TEXT}"
+        if i % 3 == 0:
+            query, body = push(account, text_xml(account, sender=f"oE2E{tag}{i}", text=text, msg_id=unique + i))
+            out.append(Request("ingest-wechat", "/webhooks/wechat/city-wechat", query, body))
+        elif i % 3 == 1:
+            body = weibo.push_body(msg_type="text", sender_id=unique + i, receiver_id=1902538057, text=text)
+            out.append(Request("ingest-weibo", "/webhooks/weibo/city-weibo", weibo.signed_query(WEIBO_SECRET), body))
+        else:
+            biz = alipay.text_biz_content(
+                app_id=ALIPAY_APP_ID,
+                alipay_user_id=f"2088{unique + i:016d}",
+                from_user_id=f"2088{tag}{i:012d}",
+                text=text,
+                msg_id=f"{tag}{i:012d}",
+            )
+            body = alipay.message_notify(biz, app_id=ALIPAY_APP_ID, platform_key=platform_key)
+            headers = {"content-type": "application/x-www-form-urlencoded; charset=GBK"}
+            out.append(Request("ingest-alipay", "/webhooks/alipay/city-alipay", {}, body, headers))
+    return out
+
+
+@dataclass
+class Outcome:
+    """Wall-clock instants (s) per message index: when it was due to be sent, when its case showed up."""
+
+    due: dict[int, float] = field(default_factory=dict)
+    seen: dict[int, float] = field(default_factory=dict)
+    created: dict[int, float] = field(default_factory=dict)  # the case's created_at: its intake batch began
+    errors: int = 0
+
+    def latencies(self) -> list[float]:
+        return [(self.seen[i] - self.due[i]) * 1000 for i in self.seen]
+
+
+async def drive(
+    requests: list[Request], *, rate: float, ports: dict[str, int], auth: dict[str, str], tag: str
+) -> Outcome:
+    """Send at `rate`, poll until every case is seen (or 30 s after the last send)."""
+    out = Outcome()
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+
+        async def send(r: Request) -> None:
+            try:
+                response = await client.post(
+                    f"http://127.0.0.1:{ports[r.service]}{r.path}", params=r.params, content=r.body, headers=r.headers
+                )
+                out.errors += response.status_code != 200
+            except httpx.HTTPError:
+                out.errors += 1
+
+        async def sender() -> None:
+            start, tasks = time.time(), []
+            for i, request in enumerate(requests):
+                out.due[i] = start + i / rate
+                await asyncio.sleep(max(0.0, out.due[i] - time.time()))
+                tasks.append(asyncio.create_task(send(request)))
+            await asyncio.gather(*tasks)
+
+        async def poller() -> None:
+            url = f"http://127.0.0.1:{ports['case-api']}/api/v1/cases"
+            known: set[str] = set()
+            give_up = float("inf")
+            while len(out.seen) < len(requests) and time.time() < give_up:
+                cursor: str | None = None
+                while True:  # newest first, until a page reaches cases we already know
+                    params: dict[str, str | int] = {"limit": 50} | ({"cursor": cursor} if cursor else {})
+                    page = (await client.get(url, params=params, headers=auth)).json()
+                    now = time.time()
+                    fresh = [item for item in page["items"] if item["id"] not in known]
+                    for item in fresh:
+                        known.add(item["id"])
+                        marker = item["subject"].split(" ", 1)[0]
+                        if marker.startswith(f"{tag}-"):
+                            i = int(marker.split("-", 1)[1])
+                            out.seen.setdefault(i, now)
+                            out.created[i] = datetime.fromisoformat(item["created_at"]).timestamp()
+                    cursor = page.get("next_cursor")
+                    if len(fresh) < len(page["items"]) or not cursor:
+                        break
+                if len(out.due) == len(requests) and give_up == float("inf"):
+                    give_up = time.time() + 30
+                await asyncio.sleep(POLL_S)
+
+        await asyncio.gather(sender(), poller())
+    return out
+
+
+async def produced_at(bootstrap: str, topic: str, tag: str) -> dict[int, float]:
+    """When each of this run's messages was produced to `topic` (the record's CreateTime)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    found: dict[int, float] = {}
+    try:
+        while batches := await consumer.getmany(timeout_ms=1000):
+            for record in (r for records in batches.values() for r in records):
+                data = json.loads(record.value)["data"]
+                marker = data.get("message", data)["text"].split(" ", 1)[0]
+                if marker.startswith(f"{tag}-"):
+                    found[int(marker.split("-", 1)[1])] = record.timestamp / 1000
+    finally:
+        await consumer.stop()
+    return found
+
+
+def stages(out: Outcome, inbound: dict[int, float], routed: dict[int, float]) -> dict[str, list[float]]:
+    """Where the time went, per message (ms): hop by hop, from the same clock."""
+    both = [i for i in out.seen if i in inbound and i in routed and i in out.created]
+    return {
+        "webhook → on inbox.messages": [(inbound[i] - out.due[i]) * 1000 for i in both],
+        "router → on inbox.routed": [(routed[i] - inbound[i]) * 1000 for i in both],
+        "case-api picks it up (intake batch starts)": [(out.created[i] - routed[i]) * 1000 for i in both],
+        "batch commits, poller sees the case": [(out.seen[i] - out.created[i]) * 1000 for i in both],
+    }
+
+
+def one_run(config: Config, database_url: str | None, runs: Runs, label: str, run_no: int) -> None:
+    env = stack_env(config.work, database_url)
+    duration = config.pick(60, 4)
+    with running_stack(config.work, SERVICES, env=env) as stack:
+        assert stack.broker is not None
+        ports = {s.name: s.port for s in stack.services}
+        auth = admin_token(port_of(stack, "case-api"))
+        key = serialization.load_pem_private_key(
+            (Path(config.work) / "keys/alipay-platform-private.pem").read_bytes(), None
+        )
+        assert isinstance(key, RSAPrivateKey)
+        for rate in RATES:
+            tag = f"R{run_no}x{rate}"
+            requests = build_requests(int(rate * duration), tag, key)
+            out = asyncio.run(drive(requests, rate=rate, ports=ports, auth=auth, tag=tag))
+            runs.add(f"{label}: p50 at {rate} msg/s", percentile(out.latencies(), 50))
+            runs.add(f"{label}: p99 at {rate} msg/s", percentile(out.latencies(), 99))
+            runs.add(
+                f"{label}: webhook errors + cases not seen at {rate} msg/s", out.errors + len(requests) - len(out.seen)
+            )
+            if rate == max(RATES):
+                bootstrap = stack.broker.bootstrap_servers
+                inbound = asyncio.run(produced_at(bootstrap, "inbox.messages.v1", tag))
+                routed = asyncio.run(produced_at(bootstrap, "inbox.routed.v1", tag))
+                for stage, values in stages(out, inbound, routed).items():
+                    runs.add(f"{label} at {rate} msg/s, p50 of stage: {stage}", percentile(values, 50))
+
+
+def run(config: Config) -> list[Figure]:
+    runs = Runs(SECTION)
+    databases = ["SQLite"] + (["PostgreSQL"] if postgres_available() else [])
+    for n in range(config.runs):
+        for label in databases:
+            if label == "SQLite":
+                one_run(config, None, runs, label, n)
+            else:
+                with scratch_postgres("e2e") as url:
+                    one_run(config, url, runs, label, n)
+    duration = "a minute" if not config.smoke else "4 s"
+    figures = []
+    for label in databases:
+        for rate in RATES:
+            target = Target("<", 500) if rate == 200 else None
+            note = f"sustained {duration}"
+            figures.append(runs.figure(f"{label}: p50 at {rate} msg/s", "ms", note=note))
+            figures.append(runs.figure(f"{label}: p99 at {rate} msg/s", "ms", target=target, note=note))
+            figures.append(runs.figure(f"{label}: webhook errors + cases not seen at {rate} msg/s", "count"))
+        figures += [runs.figure(name, "ms") for name in runs.values if name.startswith(f"{label} at ")]
+    return figures
