@@ -1,7 +1,8 @@
 """`python -m benchmarks.run [--smoke] [--only webhook,e2e,…] [--runs N]`: run the suite, write the report.
 
 The full suite rewrites BENCHMARKS.md; `--smoke` (tiny sizes, one run, for CI) writes var/bench/ instead so a
-test run never overwrites the measured figures. Either way the figures also go to a JSON file beside the report.
+test run never overwrites the measured figures. Either way the figures also go to var/bench/results*.json, which
+`--render` turns back into the report (after editing benchmarks/NOTES.md, or to merge a benchmark re-run alone).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", type=Path, default=None, help="report path (default BENCHMARKS.md; smoke var/bench/)"
     )
+    parser.add_argument("--json", type=Path, default=None, help="figures as JSON (default var/bench/results*.json)")
     parser.add_argument("--render", type=Path, nargs="+", help="only rewrite the report from these results JSONs")
     args = parser.parse_args(argv)
     output = args.output or (REPO / "var/bench/BENCHMARKS.smoke.md" if args.smoke else REPO / "BENCHMARKS.md")
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             encoding="utf-8",
         )
         return 0
-    command = "python -m benchmarks.run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = ("python -m benchmarks.run " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
     info, started = machine(), time.monotonic()
     figures: list[Figure] = []
     failures: list[str] = []
@@ -164,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   ({time.monotonic() - t0:.0f} s)", flush=True)
     elapsed = time.monotonic() - started
     output.write_text(report(figures, info=info, command=command, elapsed=elapsed, failures=failures), encoding="utf-8")
-    output.with_suffix(".json").write_text(
+    results = args.json or REPO / "var/bench" / ("results-smoke.json" if args.smoke else "results.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(
         json.dumps(
             {
                 "machine": info,
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         encoding="utf-8",
     )
-    print(f"wrote {output} in {elapsed:.0f} s")
+    print(f"wrote {output} and {results} in {elapsed:.0f} s")
     return 1 if failures else 0
 
 

@@ -29,16 +29,16 @@ def _postgres_reachable() -> bool:
 def test_every_benchmark_produces_figures(tmp_path: Path) -> None:
     if not _postgres_reachable() and os.environ.get("CI", "").lower() not in {"1", "true", "yes"}:
         pytest.skip("the read and drain benchmarks need PostgreSQL at 127.0.0.1:5432 (required when CI=true)")
-    report = tmp_path / "BENCHMARKS.md"
+    report, results = tmp_path / "BENCHMARKS.md", tmp_path / "results.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--smoke", "--output", str(report)],
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--output", str(report), "--json", str(results)],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    result = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
+    result = json.loads(results.read_text(encoding="utf-8"))
     assert result["failures"] == []
     figures = result["figures"]
     sections = {f["section"].split(" (")[0] for f in figures}
