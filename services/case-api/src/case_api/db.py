@@ -61,7 +61,14 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # Plan every statement for the tables as they are now. Intake's lookups take hundreds of keys per batch; once
+    # PostgreSQL settles on a generic plan made while a table was small (a new deployment, a backlog), it keeps
+    # scanning the whole table as it grows: a 100,000-message drain fell from 1,700 to 290 messages/s
+    # (benchmarks/NOTES.md). Planning these statements costs well under a millisecond to a few.
+    connect_args = {"server_settings": {"plan_cache_mode": "force_custom_plan"}} if "+asyncpg" in url else {}
+    return create_async_engine(
+        url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
