@@ -69,10 +69,10 @@ class InboundPublisher:
             return False
         record = InboundMessageRecord.wrap(message, source=self._source, trace=trace)
         try:
-            await asyncio.wait_for(
-                self._producer.send_and_wait(self._topic, value=record.to_bytes(), key=message.contact_key.encode()),
-                self._timeout_s,
-            )
+            async with asyncio.timeout(self._timeout_s):  # unlike wait_for, no extra task per message
+                await self._producer.send_and_wait(
+                    self._topic, value=record.to_bytes(), key=message.contact_key.encode()
+                )
         except Exception as exc:
             RECEIVED.labels(message.channel.value, "broker_error").inc()
             log.error("produce_failed", dedupe_key=message.dedupe_key, error=repr(exc))

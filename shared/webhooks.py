@@ -3,14 +3,16 @@ when the channel provides a sender, the delivery of replies (shared.outbound).""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import structlog
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .accounts import Account, load_accounts
 from .contracts.v1 import Channel
@@ -38,12 +40,48 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
         raise HTTPException(413, f"body of {declared} bytes exceeds the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"body exceeds the {limit}-byte limit")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # nobody to answer; a 400 keeps it out of the error log as a traceback
+        raise HTTPException(400, "the client disconnected before sending the whole body") from exc
     return b"".join(chunks)
+
+
+class AccountRateLimit:
+    """Answers 429 with Retry-After once an account's pushes exceed its token bucket.
+
+    A plain ASGI middleware: Starlette's `@app.middleware("http")` (BaseHTTPMiddleware) costs an extra task and
+    memory streams per request, which halved the throughput of the whole webhook (benchmarks/NOTES.md)."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            parts = scope["path"].split("/")  # /webhooks/<channel>/<account>
+            if len(parts) == 4 and parts[1] == "webhooks" and (wait := self.limiter.take(parts[3])):
+                seconds = max(1, int(wait + 0.999))
+                response = JSONResponse(
+                    {"detail": f"too many requests for this account; retry in {seconds} s"},
+                    status_code=429,
+                    headers={"Retry-After": str(seconds)},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def query_parameters(*names: str) -> dict[str, Any]:
+    """OpenAPI for the optional string query parameters a push handler reads from `request.query_params` itself:
+    FastAPI's per-parameter validation was a fifth of a push's time (benchmarks/NOTES.md)."""
+    return {
+        "parameters": [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in names]
+    }
 
 
 _PLACEHOLDER_MARKS = ("demo-", "change-me", "CHANGE-ME", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
@@ -133,18 +171,7 @@ def create_ingest_app(
     app.state.settings = settings
     limiter = RateLimiter(rate=settings.webhook_rate_per_account, burst=settings.webhook_burst_per_account)
 
-    @app.middleware("http")
-    async def per_account_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        parts = request.url.path.split("/")  # /webhooks/<channel>/<account>
-        if len(parts) == 4 and parts[1] == "webhooks" and (wait := limiter.take(parts[3])):
-            seconds = max(1, int(wait + 0.999))
-            return JSONResponse(
-                {"detail": f"too many requests for this account; retry in {seconds} s"},
-                status_code=429,
-                headers={"Retry-After": str(seconds)},
-            )
-        return await call_next(request)
-
+    app.add_middleware(AccountRateLimit, limiter=limiter)
     app.include_router(webhook_router)
     app.include_router(health_router(checks))
     return app

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, Response
 from shared.accounts import Account
 from shared.contracts.v1 import Channel
 from shared.ingest import BrokerUnavailable, InboundPublisher
-from shared.webhooks import read_limited_body
+from shared.webhooks import query_parameters, read_limited_body
 
 from . import signature
 from .crypto import WeChatCrypto
@@ -21,7 +21,8 @@ from .parse import parse_xml, to_inbound
 router = APIRouter(prefix="/webhooks/wechat", tags=["webhooks"])
 
 
-def get_account(request: Request, account_id: str) -> Account:
+async def get_account(request: Request, account_id: str) -> Account:
+    # async although it awaits nothing: FastAPI runs a plain `def` dependency on a worker thread, per push.
     account = request.app.state.accounts.get(Channel.WECHAT, account_id)
     if account is None:
         raise HTTPException(404, f"no WeChat account {account_id!r} is configured")
@@ -50,17 +51,18 @@ async def handshake(
     return PlainTextResponse(echostr)
 
 
-@router.post("/{account_id}", response_class=PlainTextResponse, summary="Message and event pushes")
-async def push(
-    request: Request,
-    account: AccountDep,
-    signature_: Annotated[str | None, Query(alias="signature")] = None,
-    timestamp: str | None = None,
-    nonce: str | None = None,
-    encrypt_type: str | None = None,
-    msg_signature: str | None = None,
-) -> Response:
+@router.post(
+    "/{account_id}",
+    response_class=PlainTextResponse,
+    summary="Message and event pushes",
+    openapi_extra=query_parameters("signature", "timestamp", "nonce", "encrypt_type", "msg_signature"),
+)
+async def push(request: Request, account_id: str) -> Response:
     received_at = datetime.now(UTC)
+    account = await get_account(request, account_id)
+    query = request.query_params
+    signature_, timestamp, nonce = query.get("signature"), query.get("timestamp"), query.get("nonce")
+    encrypt_type, msg_signature = query.get("encrypt_type"), query.get("msg_signature")
     body = await read_limited_body(request, request.app.state.settings.max_body_bytes)
     check_signature(account, signature_, timestamp, nonce)
     try:
