@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -338,6 +338,7 @@ async def test_public_tracking_and_statistics_show_no_personal_data(api: Api) ->
         public = (await anonymous.get("/api/v1/public/stats/departments")).json()
         assert public["departments"][0]["name"] == "市住房和城乡建设局"
         assert "department_id" not in public["departments"][0]
+        assert public["as_of"] <= datetime.now(UTC).isoformat()  # when the published figures were computed
         assert (await anonymous.get("/api/v1/stats/departments")).status_code == 401
     housing = await api.as_user("stats-h", "handler", "housing")
     health = await api.as_user("stats-x", "handler", "health")

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.accounts import AccountRegistry, load_accounts
 from shared.health import health_router
@@ -39,6 +40,7 @@ from .replies.router import router as replies_router
 from .settings import Settings, get_settings
 from .sla import SlaCalculator
 from .supervision.router import router as supervision_router
+from .supervision.stats_cache import StatsCache
 from .supervision.sweeper import Sweeper
 
 log = structlog.get_logger(__name__)
@@ -52,13 +54,51 @@ def _supervise(task: asyncio.Task[None]) -> None:
     task.add_done_callback(done)
 
 
-async def refuse_nul(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """No text we store may contain NUL (PostgreSQL cannot hold it): refuse it at the door with a reason."""
-    target = unquote(f"{request.url.path}?{request.url.query}")
-    body = await request.body() if request.method in {"POST", "PUT", "PATCH"} else b""
-    if "\x00" in target or b"\x00" in body or b"\\u0000" in body:
-        return JSONResponse({"detail": "NUL characters are not allowed"}, status_code=400)
-    return await call_next(request)
+class RefuseNul:
+    """No text we store may contain NUL (PostgreSQL cannot hold it): refuse it at the door with a reason.
+
+    Plain ASGI, not `@app.middleware("http")`: Starlette's BaseHTTPMiddleware costs a task and memory streams
+    on every request (benchmarks/NOTES.md); this reads a body only for the methods that carry one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        target = unquote(f"{scope['path']}?{scope['query_string'].decode('latin-1')}")
+        if "\x00" in target:
+            await self._refuse(scope, receive, send)
+            return
+        if scope["method"] not in {"POST", "PUT", "PATCH"}:
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if b"\x00" in body or b"\\u0000" in body:
+            await self._refuse(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await JSONResponse({"detail": "NUL characters are not allowed"}, status_code=400)(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -179,8 +219,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The system of record: cases, the operators' queue, contacts, departments.",
     )
     app.state.settings = settings
-    app.middleware("http")(refuse_nul)
+    app.add_middleware(RefuseNul)
     app.state.login_throttle = LoginThrottle()
+    app.state.stats_cache = StatsCache(settings.stats_cache_seconds)
     for router in (
         auth_router,
         cases_router,

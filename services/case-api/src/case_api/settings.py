@@ -32,6 +32,7 @@ class Settings(CommonSettings):
     low_rating_action: str = Field(default="reopen", pattern="^(reopen|flag)$")
     sla_sweep_interval_s: float = 30.0
     sla_auto_escalate: bool = True  # a breached case goes to the supervisors' queue by itself
+    stats_cache_seconds: float = 60.0  # department statistics are served this long before recomputing
     outbox_batch: int = 500
     outbox_idle_s: float = 0.1  # poll interval; commits in this process wake the publisher at once
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

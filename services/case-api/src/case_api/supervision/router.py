@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.auth.deps import CurrentUser
 from case_api.auth.models import Role
@@ -21,6 +22,7 @@ from shared.contracts.v1 import utcnow
 
 from .reports import build_report, render_csv, render_html
 from .stats import department_stats
+from .stats_cache import Figures, StatsCache
 
 router = APIRouter(prefix="/api/v1", tags=["supervision"])
 
@@ -59,6 +61,16 @@ def _period(request: Request, start: date | None, end: date | None) -> tuple[dat
     return datetime.combine(start, time(), tz), datetime.combine(end + timedelta(days=1), time(), tz)
 
 
+async def _department_figures(
+    request: Request, session: AsyncSession, begin: datetime, finish: datetime, department_id: str | None
+) -> Figures:
+    cache: StatsCache = request.app.state.stats_cache
+    return await cache.get(
+        (begin, finish, department_id),
+        lambda: department_stats(session, start=begin, end=finish, now=utcnow(), department_id=department_id),
+    )
+
+
 @router.get("/stats/departments", summary="Per-department volume, response times, on-time and closure rates")
 async def stats(
     request: Request,
@@ -70,11 +82,12 @@ async def stats(
     begin, finish = _period(request, start, end)
     # A handler's drill-down stops at their own department.
     only = user.department_id if user.role == Role.HANDLER else None
-    rows = await department_stats(session, start=begin, end=finish, now=utcnow(), department_id=only)
+    figures = await _department_figures(request, session, begin, finish, only)
     return {
         "from": begin.date().isoformat(),
         "to": (finish - timedelta(days=1)).date().isoformat(),
-        "departments": rows,
+        "as_of": figures.as_of.isoformat(),
+        "departments": figures.rows,
     }
 
 
@@ -86,11 +99,12 @@ async def public_stats(
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     begin, finish = _period(request, start, end)
-    rows = await department_stats(session, start=begin, end=finish, now=utcnow())
+    figures = await _department_figures(request, session, begin, finish, None)
     return {
         "from": begin.date().isoformat(),
         "to": (finish - timedelta(days=1)).date().isoformat(),
-        "departments": [{k: row[k] for k in PUBLIC_FIELDS} for row in rows],
+        "as_of": figures.as_of.isoformat(),
+        "departments": [{k: row[k] for k in PUBLIC_FIELDS} for row in figures.rows],
     }
 
 
