@@ -8,21 +8,34 @@ outbound.receipts.v1.
 from .consumer import DeliveryService, ReplyBatchHandler, running_delivery
 from .deliver import OUTCOME_UNKNOWN, ReplyDeliverer
 from .ledger import Delivery, DeliveryLedger, LedgerStatus
-from .platform import Send, SenderFactory, SendFailed, platform_http
+from .platform import (
+    AccountCredentialsError,
+    DeliveryError,
+    PermanentDeliveryError,
+    Send,
+    SenderFactory,
+    SendFailed,
+    TransientDeliveryError,
+    platform_http,
+)
 from .retry import RetryPolicy
 
 __all__ = [
     "OUTCOME_UNKNOWN",
+    "AccountCredentialsError",
     "Delivery",
+    "DeliveryError",
     "DeliveryLedger",
     "DeliveryService",
     "LedgerStatus",
+    "PermanentDeliveryError",
     "ReplyBatchHandler",
     "ReplyDeliverer",
     "RetryPolicy",
     "Send",
     "SendFailed",
     "SenderFactory",
+    "TransientDeliveryError",
     "platform_http",
     "running_delivery",
 ]

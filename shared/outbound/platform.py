@@ -1,13 +1,14 @@
 """What a channel service gives the delivery loop: a `send(account, command)` function and its one failure type.
 
-The loop knows nothing about any platform's wire format; a channel's send translates its own errors into
-`SendFailed(code, reason, transient=…)`, which is all the loop needs to retry or give up.
+The loop knows nothing about any platform's wire format; a channel's send raises `SendFailed(code, reason,
+transient=…)` — usually as one of the DeliveryError classes below — which is all the loop needs to retry or give up.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import ClassVar
 
 import httpx
 
@@ -28,6 +29,31 @@ class SendFailed(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.reason}"
+
+
+class DeliveryError(SendFailed):
+    """What a channel's API client raises; the class says whether trying again can help.
+    `code` is the platform's own (WeChat errcode, Weibo error_code, Alipay sub_code) or `timeout`, `network`,
+    `http_<status>`."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(code, reason, transient=self.retryable)
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth trying again later: network trouble, timeouts, 5xx, rate limits, the platform busy."""
+
+    retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Trying again will not help: invalid recipient, outside the reply window, content refused, other 4xx."""
+
+
+class AccountCredentialsError(PermanentDeliveryError):
+    """The platform refused the account's credentials: someone must fix the account, then resend."""
 
 
 # Returns when the platform accepted the reply; raises SendFailed otherwise.

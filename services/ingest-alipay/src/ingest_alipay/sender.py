@@ -14,7 +14,6 @@ from shared.contracts.v1 import ReplyCommand, ReplyKind
 from shared.outbound import Send, SenderFactory, SendFailed
 
 from .client import DEFAULT_API_BASE, AlipayClient
-from .errors import DeliveryError, TransientDeliveryError
 from .keys import AccountKeysError, keys_for
 
 
@@ -48,10 +47,7 @@ def alipay_sender(*, chat: bool = True) -> SenderFactory:
                     "unsupported_kind", f"Alipay replies cannot carry {command.kind.value}", transient=False
                 )
             client = await client_for(account)
-            try:
-                await client.send_text(to_user_id=command.recipient_id, text=command.text)
-            except DeliveryError as exc:
-                raise SendFailed(exc.code, exc.reason, transient=isinstance(exc, TransientDeliveryError)) from exc
+            await client.send_text(to_user_id=command.recipient_id, text=command.text)
 
         return send
 

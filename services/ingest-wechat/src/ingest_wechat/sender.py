@@ -6,10 +6,9 @@ import httpx
 
 from shared.accounts import Account
 from shared.contracts.v1 import ReplyCommand, ReplyKind
-from shared.outbound import Send, SenderFactory, SendFailed
+from shared.outbound import Send, SenderFactory
 
 from .client import WeChatClient
-from .errors import DeliveryError, TransientDeliveryError
 from .token import AccessTokens
 
 
@@ -19,13 +18,10 @@ def wechat_sender(*, token_refresh_margin_s: float = 300.0) -> SenderFactory:
         client = WeChatClient(http, AccessTokens(http, refresh_margin_s=token_refresh_margin_s))
 
         async def send(account: Account, command: ReplyCommand) -> None:
-            try:
-                if command.kind is ReplyKind.IMAGE:
-                    await client.send_image(account, openid=command.recipient_id, media_id=command.media_id or "")
-                else:
-                    await client.send_text(account, openid=command.recipient_id, text=command.text)
-            except DeliveryError as exc:
-                raise SendFailed(exc.code, exc.reason, transient=isinstance(exc, TransientDeliveryError)) from exc
+            if command.kind is ReplyKind.IMAGE:
+                await client.send_image(account, openid=command.recipient_id, media_id=command.media_id or "")
+            else:
+                await client.send_text(account, openid=command.recipient_id, text=command.text)
 
         return send
 

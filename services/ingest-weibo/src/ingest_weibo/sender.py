@@ -9,7 +9,6 @@ from shared.contracts.v1 import ReplyCommand, ReplyKind
 from shared.outbound import Send, SenderFactory, SendFailed
 
 from .client import DEFAULT_API_BASE, WeiboClient
-from .errors import DeliveryError, TransientDeliveryError
 
 _API_VERSION_PATH = "/2"
 
@@ -43,15 +42,12 @@ def weibo_sender(*, save_sender_box: bool = True) -> SenderFactory:
             client = clients.get(base)
             if client is None:
                 client = clients[base] = WeiboClient(http, api_base=base, timeout=http.timeout)
-            try:
-                await client.send_text(
-                    access_token=account.access_token,
-                    receiver_id=command.recipient_id,
-                    text=command.text,
-                    save_sender_box=save_sender_box,
-                )
-            except DeliveryError as exc:
-                raise SendFailed(exc.code, exc.reason, transient=isinstance(exc, TransientDeliveryError)) from exc
+            await client.send_text(
+                access_token=account.access_token,
+                receiver_id=command.recipient_id,
+                text=command.text,
+                save_sender_box=save_sender_box,
+            )
 
         return send
 
