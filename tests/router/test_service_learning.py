@@ -23,6 +23,7 @@ from shared.contracts.v1 import (
 from shared.settings import KafkaSettings
 from tests.asgi import serving
 from tests.kafka_helpers import read_topic
+from tests.router.signed_in import case_api
 from tests.router.synthetic import messages
 
 # The taxonomy's ids are the model's labels; its keywords appear in none of the test messages, so every
@@ -78,7 +79,11 @@ async def test_a_correction_changes_later_decisions_after_retraining(
     model_dir = tmp_path / "model"
     bootstrap(messages(200), model_dir, holdout=0.2)
     settings = Settings(kafka=kafka_settings, taxonomy_file=taxonomy, router_model_dir=model_dir, taxonomy_reload_s=0.0)
-    async with serving(create_app(settings)) as client:
+    async with (
+        case_api(kafka_settings, tmp_path) as staff,
+        serving(create_app(settings, case_api_transport=staff.transport)) as client,
+    ):
+        client.headers.update(await staff.token("admin"))
         known = await route(kafka_settings, "公司拖欠工资，社保没交。", "m1", seen=0)
         assert known.decided_by is DecidedBy.MODEL and known.category == "labour"
         assert known.department_name == "人力资源和社会保障局" and known.model_version
@@ -105,9 +110,15 @@ async def test_a_correction_changes_later_decisions_after_retraining(
     assert after.model_version == outcome["live_version"]
 
 
-async def test_without_a_model_directory_the_router_runs_rules_only(kafka_settings: KafkaSettings) -> None:
+async def test_without_a_model_directory_the_router_runs_rules_only(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
     settings = Settings(kafka=kafka_settings, taxonomy_file=Path("config/taxonomy.yaml"))
-    async with serving(create_app(settings)) as client:
+    async with (
+        case_api(kafka_settings, tmp_path) as staff,
+        serving(create_app(settings, case_api_transport=staff.transport)) as client,
+    ):
+        client.headers.update(await staff.token("admin"))
         assert (await client.get("/admin/model")).json()["mode"] == "rules-only"
         refused = await client.post("/admin/retrain")
         assert refused.status_code == 409 and "rules only" in refused.json()["detail"]

@@ -94,10 +94,15 @@ class Stack:
             self._spawn(service, _COLOURS[i % len(_COLOURS)], env)
         self.wait_healthy(timeout=timeout)
 
+    def _peers(self) -> dict[str, str]:
+        """Where each service finds the others it calls (the router asks case-api who signed in)."""
+        case_api = next((s for s in self.services if s.name == "case-api"), None)
+        return {"INBOX_CASE_API_URL": f"http://127.0.0.1:{case_api.port}"} if case_api else {}
+
     def _spawn(self, service: Service, colour: str, env: dict[str, str]) -> None:
         process = subprocess.Popen(
             [sys.executable, "-m", service.module],
-            env={**env, "INBOX_PORT": str(service.port)},
+            env={**self._peers(), **env, "INBOX_PORT": str(service.port)},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -1,7 +1,7 @@
 """/admin on the router's port: the live model, recording corrections, retraining on demand.
 
-Like the rest of port 8200 this is for the local network of the deployment (the router binds 127.0.0.1 unless
-INBOX_HOST says otherwise); there is no authentication here yet.
+Signed-in staff only, checked by case-api (admin_auth): administrators and supervisors may look at the model;
+only administrators record corrections and retrain.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
+from .admin_auth import require_role
 from .classifier import Classifier
 from .model import CorrectionStore, DataError, RetrainError, TrainingError, record_correction, retrain
 
@@ -70,11 +71,17 @@ def _retrainer(request: Request) -> Retrainer:
 
 ClassifierDep = Annotated[Classifier, Depends(_classifier)]
 RetrainerDep = Annotated[Retrainer, Depends(_retrainer)]
+Reader = Depends(require_role("admin", "supervisor"))
+Admin = Annotated[str, Depends(require_role("admin"))]
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-@router.get("/model", summary="The live model: version, labels, measured thresholds; rules-only when none")
+@router.get(
+    "/model",
+    summary="The live model: version, labels, measured thresholds; rules-only when none",
+    dependencies=[Reader],
+)
 async def live_model(classifier: ClassifierDep) -> dict[str, Any]:
     base: dict[str, Any] = {"taxonomy_version": classifier.rules.taxonomy.version}
     if classifier.model is None:
@@ -96,17 +103,19 @@ async def live_model(classifier: ClassifierDep) -> dict[str, Any]:
 
 
 @router.post("/corrections", status_code=status.HTTP_201_CREATED, summary="Keep one operator decision")
-async def add_correction(body: CorrectionIn, classifier: ClassifierDep) -> dict[str, Any]:
+async def add_correction(body: CorrectionIn, classifier: ClassifierDep, admin: Admin) -> dict[str, Any]:
     if classifier.model is None:
         raise HTTPException(status.HTTP_409_CONFLICT, "no model directory configured: nothing learns here")
     correction = await asyncio.to_thread(
         record_correction, classifier.model.dir.root, body.text, body.label, source=body.source, ref=body.ref
     )
+    log.info("correction_recorded", by=admin, label=body.label, source=body.source)
     return {"text": correction.text, "label": correction.label, "source": correction.source, "at": correction.at}
 
 
 @router.post("/retrain", summary="Retrain from seed + corrections; the new model goes live only if no worse")
-async def retrain_now(retrainer: RetrainerDep) -> dict[str, Any]:
+async def retrain_now(retrainer: RetrainerDep, admin: Admin) -> dict[str, Any]:
+    log.info("retrain_requested", by=admin)
     if retrainer.busy:
         raise HTTPException(status.HTTP_409_CONFLICT, "a retrain is already running")
     try:

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import structlog
 from fastapi import FastAPI
 
@@ -19,6 +20,7 @@ from shared.kafka import broker_reachable, consume_batches, make_consumer, make_
 from shared.logging import configure_logging
 
 from . import admin
+from .admin_auth import make_case_api_client
 from .classifier import Classifier
 from .handlers import RouteHandler
 from .learning import start_learning
@@ -47,7 +49,10 @@ async def retrain_every(retrainer: admin.Retrainer, period_s: float) -> None:
         log.info("scheduled_retrain", **outcome)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, case_api_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """`case_api_transport` goes under the client that checks /admin sign-ins (tests pass case-api's app)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         retrainer = admin.Retrainer(classifier, tolerance=settings.router_retrain_tolerance)
         app.state.classifier, app.state.retrainer = classifier, retrainer
+        app.state.case_api = make_case_api_client(settings.case_api_url, case_api_transport)
         topics = settings.kafka.topics
         producer = make_producer(settings.kafka, client_id=settings.service_name)
         consumer = make_consumer(
@@ -112,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
             await stop_quietly(*consumers, producer)
+            await app.state.case_api.aclose()
 
     async def consuming() -> bool:
         return not app.state.consumer_task.done()

@@ -14,6 +14,7 @@ class Settings(CommonSettings):
 
     service_name: str = "router"
     port: int = 8200  # health, metrics, and /admin (model, corrections, retrain)
+    case_api_url: str = "http://127.0.0.1:8000"  # /admin asks case-api whose bearer token it was given
     consumer_group: str = "router"
     taxonomy_reload_s: float = 2.0  # how often the taxonomy file's and the model's mtime are checked
     # The learned classifier (`inbox-router train --model-dir …`); unset: rules only.
