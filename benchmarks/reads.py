@@ -67,6 +67,19 @@ def last_month() -> tuple[str, str]:
     return last.replace(day=1).isoformat(), last.isoformat()
 
 
+def fresh_month() -> Callable[[], tuple[str, dict[str, str]]]:
+    """A different 30-day period on each call, so none is served from case-api's minute-long keeping."""
+    shift = iter(range(10_000))
+    first, last = (date.fromisoformat(day) for day in last_month())
+
+    def request() -> tuple[str, dict[str, str]]:
+        back = timedelta(days=next(shift) % 300)
+        period = {"from": (first - back).isoformat(), "to": (last - back).isoformat()}
+        return "/api/v1/stats/departments", period
+
+    return request
+
+
 def timed(client: httpx.Client, requests: Callable[[], tuple[str, dict[str, str]]], n: int) -> list[float]:
     """Latency (ms) of n requests made one after another, after a short warm-up."""
     for _ in range(3):
@@ -108,8 +121,11 @@ def measure(
             "queue search q=路灯": timed(client, lambda: ("/api/v1/queue", {"limit": "50", "q": "路灯"}), k),
             "case list, newest first": timed(client, lambda: ("/api/v1/cases", {"limit": "50"}), k),
             "one case with messages": timed(client, lambda: (f"/api/v1/cases/{random.choice(ids)}", {}), k),
-            "department stats for a month": timed(
-                client, lambda: ("/api/v1/stats/departments", {"from": start, "to": end}), max(5, k // 4)
+            # case-api keeps a period's figures for a minute: measure computing them (a period not asked for yet)
+            # and serving them (the same period again, as a supervisors' page and the public ranking do).
+            "department stats for a month, computed": timed(client, fresh_month(), max(5, k // 4)),
+            "department stats for a month, as served": timed(
+                client, lambda: ("/api/v1/stats/departments", {"from": start, "to": end}), k
             ),
         }
 
