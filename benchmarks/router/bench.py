@@ -1,6 +1,6 @@
 """Router classifier benchmark: accuracy targets (issue 6) on ../shared/data, and prediction speed.
 
-    .venv/bin/python benchmarks/router/bench.py [--data-dir ../shared/data] [--folds 5] [--ngram-max 3]
+    .venv/bin/python benchmarks/router/bench.py [--data-dir ../shared/data] [--folds 5] [--tasks teddy,request,domain]
 
 Held-out protocol: stratified k-fold cross-validation; each fold trains the product's `train()` (including its own
 inner calibration folds) on the other folds and predicts the held-out one, so every figure is measured on
@@ -92,20 +92,20 @@ def main() -> None:
     parser.add_argument("--ngram-max", type=int, default=3)
     parser.add_argument("--c", type=float, default=1.0)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--tasks", default="teddy,request,domain", help="comma-separated: teddy, request, domain")
     args = parser.parse_args()
     options = TrainingOptions(ngram_max=args.ngram_max, c=args.c)
     print(
         f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}, options {options}"
     )
+    tasks = set(args.tasks.split(","))
     teddy = load(args.data_dir / "teddy_visible.csv", "text", "label")
-    if teddy is not None:
+    if teddy is not None and "teddy" in tasks:
         cross_validate("teddy category", teddy, args.folds, options)
-    request_type = load(args.data_dir / "msga_visible.csv", "text", "request_type")
-    if request_type is not None:
+    if "request" in tasks and (request_type := load(args.data_dir / "msga_visible.csv", "text", "request_type")):
         cross_validate("msga request type", request_type, args.folds, options)
-    domain = load(args.data_dir / "msga_visible.csv", "text", "domain", min_examples=30)
-    if domain is not None:
+    if "domain" in tasks and (domain := load(args.data_dir / "msga_visible.csv", "text", "domain", min_examples=30)):
         cross_validate("msga domain (>= 30 examples)", domain, args.folds, options)
     if teddy is not None and not args.skip_speed:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # "per core": this process on one CPU only
