@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from case_api.cases.models import Case, CaseStatus, Message
+from case_api.audit.models import AuditEntry
+from case_api.cases.models import Case, CaseDepartment, CaseStatus, Message
 from case_api.contacts.models import Contact
-from case_api.intake.service import intake_batch
-from shared.contracts.v1 import Channel, MessageKind
+from case_api.intake.service import AutoDispatch, intake_batch
+from case_api.outbox.models import OutboxRecord
+from shared.contracts.v1 import CaseEvent, Channel, DecidedBy, MessageKind, RoutedMessage
 from tests.case_api.factories import POLICY, routed
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -118,3 +120,53 @@ async def test_a_failed_batch_leaves_nothing_behind(sessions: Sessions) -> None:
             pass
     assert await count(sessions, Message) == 0
     assert await cases(sessions) == []
+
+
+def decided(msg_id: str, *, by: DecidedBy, confidence: float, category: str = "housing-property") -> RoutedMessage:
+    message = routed(msg_id, sender=f"o{msg_id}")
+    decision = message.decision.model_copy(update={"decided_by": by, "confidence": confidence, "category": category})
+    return message.model_copy(update={"decision": decision})
+
+
+async def test_a_case_the_model_is_sure_about_goes_straight_to_its_department(sessions: Sessions) -> None:
+    auto = AutoDispatch(min_confidence=0.95)
+    batch = [
+        decided("m1", by=DecidedBy.MODEL, confidence=0.97),
+        decided("m2", by=DecidedBy.MODEL, confidence=0.90),  # not sure enough: an operator decides
+        decided("m3", by=DecidedBy.RULE, confidence=0.99),  # a keyword rule's confidence is no measured precision
+        decided("m4", by=DecidedBy.MODEL, confidence=0.99, category="no-such-category"),  # not in the catalog
+    ]
+    async with sessions() as session, session.begin():
+        result = await intake_batch(session, batch, tz=TZ, policy=POLICY, auto_dispatch=auto)
+    assert (result.cases_opened, result.auto_dispatched) == (4, 1)
+
+    sure, *others = await cases(sessions)
+    assert (sure.status, sure.category_id, sure.department_id) == (CaseStatus.DISPATCHED, "housing-property", "housing")
+    assert sure.due_at == sure.first_response_due_at  # the department still owes the citizen a first answer
+    assert [c.status for c in others] == [CaseStatus.NEW] * 3 and all(c.department_id is None for c in others)
+    async with sessions() as session:
+        parts = (await session.execute(select(CaseDepartment.case_id, CaseDepartment.role))).all()
+        trail = (
+            await session.execute(
+                select(AuditEntry.action, AuditEntry.from_status, AuditEntry.to_status)
+                .where(AuditEntry.case_id == sure.id)
+                .order_by(AuditEntry.action)
+            )
+        ).all()
+        events = [
+            CaseEvent.model_validate_json(v)
+            for v in (await session.scalars(select(OutboxRecord.value).where(OutboxRecord.case_id == str(sure.id))))
+        ]
+    assert parts == [(sure.id, "lead")]
+    assert trail == [("created", None, "new"), ("dispatched", "new", "dispatched")]
+    assert [(e.data.change.action, e.data.case["status"]) for e in events] == [
+        ("created", "new"),
+        ("dispatched", "dispatched"),
+    ]
+    assert events[1].data.change.details == {"department_id": "housing", "via": "auto", "confidence": 0.97}
+
+
+async def test_without_auto_dispatch_even_a_sure_model_only_proposes(sessions: Sessions) -> None:
+    await intake(sessions, [decided("m1", by=DecidedBy.MODEL, confidence=0.999)])
+    [case] = await cases(sessions)
+    assert case.status == CaseStatus.NEW and case.proposed_department_id == "housing"

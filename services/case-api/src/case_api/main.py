@@ -33,6 +33,7 @@ from .citizen.notices import Notices
 from .contacts.router import router as contacts_router
 from .db import database_reachable, make_engine, make_sessionmaker
 from .intake.handlers import IntakeHandler
+from .intake.service import AutoDispatch
 from .outbox.publisher import OutboxPublisher
 from .queue.router import router as queue_router
 from .replies.receipts import ReceiptHandler
@@ -155,6 +156,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             policy=policy,
             on_commit=publisher.wakeup.set,
             notices=notices,
+            auto_dispatch=(
+                AutoDispatch(settings.auto_dispatch_min_confidence)
+                if settings.auto_dispatch_min_confidence is not None
+                else None
+            ),
         )
         receipts = ReceiptHandler(
             sessions=sessions, producer=producer, source=settings.service_name, on_commit=publisher.wakeup.set

@@ -32,6 +32,9 @@ class Settings(CommonSettings):
     low_rating_action: str = Field(default="reopen", pattern="^(reopen|flag)$")
     sla_sweep_interval_s: float = 30.0
     sla_auto_escalate: bool = True  # a breached case goes to the supervisors' queue by itself
+    # The learned model's calibrated confidence at or above which a new case goes straight to the proposed
+    # department (its category's): take it from `inbox-router evaluate` on the city's own messages. Off: None.
+    auto_dispatch_min_confidence: float | None = Field(default=None, ge=0.5, le=1.0)
     stats_cache_seconds: float = 60.0  # department statistics are served this long before recomputing
     outbox_batch: int = 500
     outbox_idle_s: float = 0.1  # poll interval; commits in this process wake the publisher at once

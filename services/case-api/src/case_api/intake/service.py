@@ -21,15 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from case_api.audit.models import AuditEntry
 from case_api.cases.deadlines import DeadlinePolicy, warn_time
 from case_api.cases.lifecycle import snapshot
-from case_api.cases.models import Case, CaseStatus, Message
+from case_api.cases.models import Case, CaseDepartment, CaseStatus, Message
 from case_api.cases.numbers import reserve_numbers
+from case_api.catalog.models import Category, Department
 from case_api.citizen.commands import handle_commands
 from case_api.citizen.notices import Notices
 from case_api.contacts.models import Contact
 from case_api.outbox import service as outbox
 from case_api.replies.models import Reply
 from case_api.replies.service import build_reply
-from shared.contracts.v1 import CaseChange, RoutedMessage, utcnow
+from shared.contracts.v1 import CaseChange, DecidedBy, RoutedMessage, RoutingDecision, utcnow
 
 ACTOR = "system:intake"
 
@@ -41,7 +42,39 @@ class IntakeResult:
     stored: int = 0
     duplicates: int = 0
     cases_opened: int = 0
+    auto_dispatched: int = 0
     events: int = 0
+
+
+@dataclass(frozen=True)
+class AutoDispatch:
+    """Dispatch a new case to the proposed department without an operator when the learned model is at least
+    this sure. The confidence is calibrated: choose it from the precision `inbox-router evaluate` measured on the
+    city's own messages (e.g. its 98 % threshold). Keyword rules never dispatch alone: their confidence is a
+    heuristic, not a measured precision."""
+
+    min_confidence: float
+
+
+async def _dispatchable(session: AsyncSession, fresh: list[RoutedMessage], auto: AutoDispatch | None) -> dict[str, str]:
+    """category → department for the categories a new case may be dispatched to on its own in this batch."""
+    if auto is None or not any(_sure(r.decision, auto) for r in fresh):
+        return {}
+    rows = await session.execute(
+        select(Category.id, Category.department_id)
+        .join(Department, Department.id == Category.department_id)
+        .where(Category.active, Department.active)
+    )
+    return {category: department for category, department in rows}
+
+
+def _sure(decision: RoutingDecision, auto: AutoDispatch) -> bool:
+    return (
+        decision.decided_by is DecidedBy.MODEL
+        and decision.category is not None
+        and decision.confidence is not None
+        and decision.confidence >= auto.min_confidence
+    )
 
 
 def _identity(routed: RoutedMessage) -> Identity:
@@ -106,7 +139,22 @@ _UNSET_ON_NEW = dict.fromkeys(
 def _draft(row: dict[str, Any]) -> Case:
     """The new case as snapshot() reads it. A plain namespace: building an ORM instance per case only to read it
     back cost as much as the rest of the case's event (benchmarks/NOTES.md)."""
-    return cast(Case, SimpleNamespace(**_UNSET_ON_NEW, **row))
+    return cast(Case, SimpleNamespace(**{**_UNSET_ON_NEW, **row}))
+
+
+def _audit_row(case: Case, action: str, from_status: str | None, before: Case | None, now: datetime) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "case_id": case.id,
+        "actor": ACTOR,
+        "action": action,
+        "at": now,
+        "from_status": from_status,
+        "to_status": case.status,
+        "reason": None,
+        "before": snapshot(before) if before is not None else None,
+        "after": snapshot(case),
+    }
 
 
 def _event(case: Case, action: str, from_status: str | None, details: dict[str, Any]) -> dict[str, Any]:
@@ -154,8 +202,10 @@ async def intake_batch(
     tz: ZoneInfo,
     policy: DeadlinePolicy,
     notices: Notices | None = None,
+    auto_dispatch: AutoDispatch | None = None,
 ) -> IntakeResult:
-    """`notices` switches on what the citizen is told automatically; without it nothing is sent."""
+    """`notices` switches on what the citizen is told automatically; without it nothing is sent. With
+    `auto_dispatch`, a new case the model is sure about goes straight to its department."""
     result = IntakeResult()
     now = utcnow()
     keys = [r.message.dedupe_key for r in batch]
@@ -192,6 +242,8 @@ async def intake_batch(
         else {}
     )
     sender_of = {contact: identity[2] for identity, contact in contact_ids.items()}
+    dispatchable = await _dispatchable(session, fresh, auto_dispatch)
+    auto_dispatched: set[uuid.UUID] = set()
 
     new_cases: list[dict[str, object]] = []
     touched: dict[uuid.UUID, tuple[int, datetime]] = {}  # existing case → (added messages, last sent_at)
@@ -219,6 +271,10 @@ async def intake_batch(
                         "account_id": m.account_id,
                         "contact_id": contact_id,
                         "subject": m.text[:200],
+                        # Set only when the case is dispatched on its own (below); every row has the same keys.
+                        "category_id": None,
+                        "department_id": None,
+                        "request_type": None,
                         "proposed_category_id": decision.category,
                         "proposed_department_id": decision.department,
                         "proposed_request_type": decision.request_type,
@@ -241,6 +297,15 @@ async def intake_batch(
                         "version": 1,
                     }
                 )
+                if auto_dispatch and _sure(decision, auto_dispatch) and decision.category in dispatchable:
+                    # The catalog's department for the category: the proposal's may name one that is gone.
+                    new_cases[-1] |= {
+                        "status": CaseStatus.DISPATCHED.value,
+                        "category_id": decision.category,
+                        "department_id": dispatchable[decision.category],
+                        "request_type": decision.request_type,
+                    }
+                    auto_dispatched.add(case_id)
             count, last = touched.get(case_id, (0, m.sent_at))
             touched[case_id] = (count + 1, max(last, m.sent_at))
         else:
@@ -280,22 +345,25 @@ async def intake_batch(
             count, last = touched.pop(row["id"])  # type: ignore[arg-type,call-overload]
             row["message_count"], row["last_message_at"] = count, last
             case = _draft(row)
-            events.append(_event(case, "created", None, {"messages": count}))
-            audit.append(
-                {
-                    "id": uuid.uuid4(),
-                    "case_id": case.id,
-                    "actor": ACTOR,
-                    "action": "created",
-                    "at": now,
-                    "from_status": None,
-                    "to_status": case.status,
-                    "reason": None,
-                    "before": None,
-                    "after": snapshot(case),
-                }
-            )
+            auto = case.id in auto_dispatched
+            # An automatically dispatched case is born new and dispatched in the same breath: two events, as if
+            # an operator had confirmed it.
+            created = _draft({**row, **_UNSET_ON_NEW, "status": CaseStatus.NEW.value}) if auto else case
+            events.append(_event(created, "created", None, {"messages": count}))
+            audit.append(_audit_row(created, "created", None, None, now))
+            if auto:
+                details = {"department_id": case.department_id, "via": "auto", "confidence": row["proposal_confidence"]}
+                events.append(_event(case, "dispatched", CaseStatus.NEW.value, details))
+                audit.append(_audit_row(case, "dispatched", CaseStatus.NEW.value, created, now))
         await session.execute(insert(Case.__table__), new_cases)
+        if auto_dispatched:
+            lead = [
+                {"case_id": r["id"], "department_id": r["department_id"], "role": "lead", "part": "", "status": "open"}
+                | {"created_at": now, "completed_at": None, "note": None}
+                for r in new_cases
+                if r["id"] in auto_dispatched
+            ]
+            await session.execute(insert(CaseDepartment.__table__), lead)
         if notices:
             await _acknowledge(session, new_cases, notices, sender_of, now)
     if touched:
@@ -310,5 +378,5 @@ async def intake_batch(
     if audit:
         await session.execute(insert(AuditEntry.__table__), audit)
     await outbox.add(session, events)
-    result.stored, result.cases_opened = len(messages), len(new_cases)
+    result.stored, result.cases_opened, result.auto_dispatched = len(messages), len(new_cases), len(auto_dispatched)
     return result
