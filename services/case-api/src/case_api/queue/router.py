@@ -130,9 +130,14 @@ async def _events_after(request: Request, user: User, last_id: int) -> list[Outb
 async def events(
     request: Request,
     user: CurrentUser,
+    session: SessionDep,
     last_event_id: Annotated[int | None, Query(alias="after")] = None,
 ) -> EventSourceResponse:
     """Each event's id is its outbox position: a reconnecting client sends Last-Event-ID and misses nothing."""
+    # A stream stays open for a whole shift. The request's session (it found the user) would hold its pooled
+    # connection, inside a transaction, until the operator leaves: some twenty open queues exhausted the pool
+    # and every other request waited. Hand it back now; the stream reads with short sessions of its own.
+    await session.close()
     header = request.headers.get("last-event-id")
     start = last_event_id if last_event_id is not None else int(header) if header and header.isdigit() else None
     poll_s = request.app.state.settings.outbox_idle_s
