@@ -60,19 +60,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _begin_immediate(connection: Any) -> None:
     """Take SQLite's write lock when a transaction begins, waiting (busy_timeout) while another holds it.
 
-    With the driver's deferred BEGIN, a transaction that read first and wants to write after another writer
-    committed fails at once ("database is locked": its snapshot is stale, so SQLite does not wait). Intake, the
-    outbox publisher and the API's actions all read before they write; under load intake failed and backed
-    off for seconds (benchmarks/NOTES.md). Reads queue behind a write for its few milliseconds instead.
+    With a deferred BEGIN, a transaction that read first and wants to write after another writer committed
+    fails at once ("database is locked": its snapshot is stale, so SQLite does not wait). Intake, the outbox
+    publisher and the API's actions all read before they write; under load intake failed and backed off for
+    seconds (benchmarks/NOTES.md). Requests that only read use `make_engine(read_only=True)` and never wait.
     """
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def _begin_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")  # one snapshot for the whole read, and no lock: WAL readers never wait
+
+
+def make_engine(url: str, *, echo: bool = False, read_only: bool = False) -> AsyncEngine:
+    """`read_only` matters on SQLite only: its transactions do not take the write lock (GET requests)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        event.listen(engine.sync_engine, "begin", _begin_deferred if read_only else _begin_immediate)
         return engine
     # Plan every statement for the tables as they are now. Intake's lookups take hundreds of keys per batch; once
     # PostgreSQL settles on a generic plan made while a table was small (a new deployment, a backlog), it keeps

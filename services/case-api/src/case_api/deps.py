@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessions() as session:
+    """GET and HEAD read without the write lock (SQLite, case_api.db); a GET that must also write something
+    (a supervisor's read on the record) does it in a session of its own from `app.state.sessions`."""
+    reading = request.method in ("GET", "HEAD")
+    async with (request.app.state.read_sessions if reading else request.app.state.sessions)() as session:
         yield session
 
 

@@ -110,6 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
         engine = make_engine(settings.db.database_url, echo=settings.db.database_echo)
         sessions = make_sessionmaker(engine)
+        # GET requests read without taking SQLite's write lock; on PostgreSQL one engine serves both.
+        read_engine = (
+            make_engine(settings.db.database_url, echo=settings.db.database_echo, read_only=True)
+            if engine.dialect.name == "sqlite"
+            else engine
+        )
         taxonomy = load_taxonomy(settings.taxonomy_file)
         async with sessions() as session:
             await seed_from_taxonomy(session, taxonomy=taxonomy)
@@ -201,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for task in tasks:
             _supervise(task)
         app.state.engine, app.state.sessions, app.state.producer = engine, sessions, producer
+        app.state.read_sessions = make_sessionmaker(read_engine)
         app.state.tasks, app.state.outbox_publisher, app.state.deadline_policy = tasks, publisher, policy
         app.state.notices = notices
         log.info("started", database=engine.url.render_as_string(hide_password=True), topic=topics.inbox_routed)
@@ -214,6 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
             await stop_quietly(intake_consumer, receipt_consumer, producer)
             await engine.dispose()
+            await read_engine.dispose()
 
     async def background_tasks_alive() -> bool:
         return all(not t.done() for t in app.state.tasks)

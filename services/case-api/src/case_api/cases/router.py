@@ -88,24 +88,25 @@ async def case_detail(session: SessionDep, case_id: uuid.UUID, user: User, check
 
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="One case with its contact, messages and replies")
-async def get_case(case_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> CaseDetail:
+async def get_case(request: Request, case_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> CaseDetail:
     detail = await case_detail(session, case_id, user)
     if user.role == Role.SUPERVISOR:
-        # Supervisors read across every department: their reads of a citizen's data are on the record.
-        session.add(
-            AuditEntry(
-                case_id=case_id,
-                actor=user.username,
-                action="read",
-                at=utcnow(),
-                from_status=detail.status,
-                to_status=detail.status,
-                reason=None,
-                before=None,
-                after=None,
+        # Supervisors read across every department: their reads of a citizen's data are on the record. Written
+        # in a transaction of its own: this request's session only reads (case_api.deps).
+        async with request.app.state.sessions() as writing, writing.begin():
+            writing.add(
+                AuditEntry(
+                    case_id=case_id,
+                    actor=user.username,
+                    action="read",
+                    at=utcnow(),
+                    from_status=detail.status,
+                    to_status=detail.status,
+                    reason=None,
+                    before=None,
+                    after=None,
+                )
             )
-        )
-        await session.commit()
     return detail
 
 
