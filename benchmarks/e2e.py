@@ -200,6 +200,9 @@ def stages(out: Outcome, inbound: dict[int, float], routed: dict[int, float]) ->
 
 
 def one_run(config: Config, database_url: str | None, runs: Runs, label: str, run_no: int) -> None:
+    # Every run starts from an empty database, SQLite too (the first suite run reused one file across runs,
+    # so later runs carried the earlier runs' cases).
+    database_url = database_url or f"sqlite+aiosqlite:///{config.work / f'e2e-{run_no}.db'}"
     env = stack_env(config.work, database_url)
     duration = config.pick(60, 4)
     with running_stack(config.work, SERVICES, env=env) as stack:
