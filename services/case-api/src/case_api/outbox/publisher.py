@@ -71,27 +71,22 @@ class OutboxPublisher:
     async def publish_once(self) -> int:
         async with self._sessions() as session:
             rows = (
-                await session.execute(
-                    select(OutboxRecord.id, OutboxRecord.topic, OutboxRecord.key, OutboxRecord.value)
+                await session.scalars(
+                    select(OutboxRecord)
                     .where(OutboxRecord.published_at.is_(None))
                     .order_by(OutboxRecord.id)
                     .limit(self._batch)
                 )
             ).all()
-        # The read is over before the broker round trip: on SQLite an open transaction holds the write lock, and
-        # intake waited for every batch of acks.
-        if not rows:
-            return 0
-        futures = [
-            await self._producer.send(self._physical(topic), value=value.encode(), key=key.encode())
-            for _, topic, key, value in rows
-        ]
-        await asyncio.gather(*futures)  # acks=all for every record before any is stamped
-        async with self._sessions() as session, session.begin():
+            if not rows:
+                return 0
+            futures = [
+                await self._producer.send(self._physical(r.topic), value=r.value.encode(), key=r.key.encode())
+                for r in rows
+            ]
+            await asyncio.gather(*futures)  # acks=all for every record before any is stamped
             await session.execute(
-                update(OutboxRecord)
-                .where(OutboxRecord.id.in_([row.id for row in rows]))
-                .values(published_at=utcnow())
-                .execution_options(synchronize_session=False)
+                update(OutboxRecord).where(OutboxRecord.id.in_([r.id for r in rows])).values(published_at=utcnow())
             )
-        return len(rows)
+            await session.commit()
+            return len(rows)
