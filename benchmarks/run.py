@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .common import REPO, Config, Figure, Target
 
-BENCHMARKS = ("webhook", "e2e", "backlog", "reads", "router_speed")
+BENCHMARKS = ("webhook", "e2e", "backlog", "reads", "router_speed", "router_service")
 NOTES = REPO / "benchmarks" / "NOTES.md"  # hand-written: what was tried and what it changed
 
 

@@ -42,7 +42,7 @@ def test_every_benchmark_produces_figures(tmp_path: Path) -> None:
     assert result["failures"] == []
     figures = result["figures"]
     sections = {f["section"].split(" (")[0] for f in figures}
-    assert {"Webhook ingest", "End to end", "Backlog drain", "Reads"} <= sections
+    assert {"Webhook ingest", "End to end", "Backlog drain", "Reads", "Router service"} <= sections
     measured = [f for f in figures if f["runs"]]
     assert [f["name"] for f in measured if not all(math.isfinite(v) for v in f["runs"])] == []
     # Nothing a platform delivered may be lost, even in a smoke run.
