@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,14 +32,20 @@ EXPECTED: dict[str, dict[CaseStatus, CaseStatus]] = {
     "discard": {S.NEW: S.CLOSED, S.ACCEPTED: S.CLOSED, S.CLASSIFIED: S.CLOSED},
     "add-co-handler": {S.DISPATCHED: S.DISPATCHED},
     "complete-part": {S.DISPATCHED: S.DISPATCHED, S.REPLIED: S.REPLIED},
+    "wait-on-citizen": {S.DISPATCHED: S.DISPATCHED},
+    "resume": {},  # only a case that is waiting on the citizen can resume
 }
+# A case waiting on the citizen: the same, except that it can resume and cannot start waiting again.
+WHILE_WAITING = EXPECTED | {"wait-on-citizen": {}, "resume": {S.DISPATCHED: S.DISPATCHED}}
 
 
 def test_the_table_covers_every_action() -> None:
     assert {a.value for a in Action} == set(EXPECTED) == {a.value for a in MOVES}
 
 
-async def test_every_action_in_every_state(sessions: async_sessionmaker[AsyncSession]) -> None:
+@pytest.mark.parametrize("waiting", [False, True], ids=["not-waiting", "waiting-on-citizen"])
+async def test_every_action_in_every_state(sessions: async_sessionmaker[AsyncSession], waiting: bool) -> None:
+    table = WHILE_WAITING if waiting else EXPECTED
     async with sessions() as session, session.begin():
         await intake_batch(session, [routed("m1")], tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)
     mismatches: list[str] = []
@@ -47,6 +54,7 @@ async def test_every_action_in_every_state(sessions: async_sessionmaker[AsyncSes
             async with sessions() as session:
                 case = (await session.scalars(select(Case))).one()
                 case.status = state.value
+                case.waiting_since = utcnow() if waiting else None
                 before_events = len((await session.scalars(select(OutboxRecord.id))).all())
                 try:
                     await transition(session, case, action, actor="op", role="admin", now=utcnow(), reason="因为")
@@ -59,7 +67,7 @@ async def test_every_action_in_every_state(sessions: async_sessionmaker[AsyncSes
                     if exc.current != state or action.value in exc.allowed:
                         mismatches.append(f"{action} from {state}: refusal names the wrong state or moves")
                 await session.rollback()
-            expected = EXPECTED[action.value].get(state)
+            expected = table[action.value].get(state)
             if outcome != expected:
                 mismatches.append(f"{action} from {state}: got {outcome}, expected {expected}")
     assert mismatches == []

@@ -18,7 +18,7 @@ from case_api.replies.models import Reply
 from case_api.replies.service import build_reply
 
 from . import access
-from .deadlines import DeadlinePolicy, reschedule
+from .deadlines import DeadlinePolicy, end_wait, waited
 from .lifecycle import Action, ensure_allowed, transition
 from .models import Case, CaseDepartment, CaseStatus, CaseTransfer, Message
 
@@ -115,7 +115,6 @@ class CaseActions:
             changes=changes,
             details=details,
         )
-        reschedule(case, self.now)
 
     async def accept(self, case: Case) -> None:
         check_claim(case, self.user, self.now)
@@ -228,10 +227,35 @@ class CaseActions:
             changes={
                 "replied_at": self.now,
                 "first_responded_at": case.first_responded_at or self.now,
+                # Answered while still waiting for details: the wait ends here and does not count against them.
+                **end_wait(case, self.policy, self.now),
             },
             details={"reply_id": str(reply.id)},
         )
         return reply
+
+    async def wait_on_citizen(self, case: Case, *, text: str) -> Reply:
+        """Ask the citizen for what is missing; the resolution clock stands still until they answer."""
+        self._check(case, Action.WAIT_ON_CITIZEN)
+        _lead_only(case, self.user)
+        reply = await self._queue_reply(case, text, interim=True)
+        await self._move(
+            case,
+            Action.WAIT_ON_CITIZEN,
+            reason=text,
+            changes={"waiting_since": self.now, "first_responded_at": case.first_responded_at or self.now},
+            details={"reply_id": str(reply.id)},
+        )
+        return reply
+
+    async def resume(self, case: Case, *, reason: str) -> None:
+        """Stop waiting without the citizen's message (they phoned, or waiting longer is pointless)."""
+        self._check(case, Action.RESUME, reason)
+        _lead_only(case, self.user)
+        details = waited(case, self.now, via="staff")
+        await self._move(
+            case, Action.RESUME, reason=reason, changes=end_wait(case, self.policy, self.now), details=details
+        )
 
     async def interim_reply(self, case: Case, *, text: str, promised_at: datetime) -> Reply:
         self._check(case, Action.INTERIM_REPLY)
@@ -340,6 +364,7 @@ class CaseActions:
                     self.now, category_id=case.category_id, request_type=case.request_type
                 ),
                 "promised_at": None,
+                "waiting_since": None,
             },
         )
 

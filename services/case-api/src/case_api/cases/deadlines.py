@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from case_api.sla import CaseDeadlines, SlaCalculator
 
@@ -19,6 +19,10 @@ class DeadlinePolicy(Protocol):
     def resolution_due(
         self, received_at: datetime, *, category_id: str | None, request_type: str | None
     ) -> datetime: ...
+
+    def resumed_due(self, case: Case, *, now: datetime) -> datetime | None:
+        """The case's resolution deadline once it stops waiting on the citizen at `now`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,12 @@ class WallClockPolicy:
         self, received_at: datetime, *, category_id: str | None = None, request_type: str | None = None
     ) -> datetime:
         return received_at + self.resolution
+
+    def resumed_due(self, case: Case, *, now: datetime) -> datetime | None:
+        due, since = case.resolution_due_at, case.waiting_since
+        if due is None or since is None or due <= since:
+            return due  # a deadline that had passed before the wait stays passed
+        return due + (max(now, since) - since)
 
 
 WARN_SHARE = 0.8  # a deadline is "due soon" once this share of the time to it has passed
@@ -59,12 +69,27 @@ def reschedule(case: Case, now: datetime) -> None:
         case.sla_state = "ok"
 
 
+def end_wait(case: Case, policy: DeadlinePolicy, now: datetime) -> dict[str, Any]:
+    """Changes that stop a case waiting on the citizen: its resolution deadline moves on by the wait."""
+    if case.waiting_since is None:
+        return {}
+    return {"waiting_since": None, "resolution_due_at": policy.resumed_due(case, now=now)}
+
+
+def waited(case: Case, now: datetime, *, via: str) -> dict[str, Any]:
+    """What a resume event tells other systems: who ended the wait ("citizen" or "staff") and how long it stood."""
+    since = case.waiting_since or now
+    return {"via": via, "waited_seconds": round((now - since).total_seconds())}
+
+
 def next_due(case: Case) -> datetime | None:
     """The one deadline the queue sorts by: first response, then the promise or resolution, none once answered."""
     if case.status in (CaseStatus.REPLIED, CaseStatus.CLOSED):
         return None
     if case.first_responded_at is None:
         return case.first_response_due_at
+    if case.waiting_since is not None:
+        return case.promised_at  # the resolution clock stands still; a date promised to the citizen does not
     return case.promised_at or case.resolution_due_at
 
 
@@ -99,3 +124,13 @@ class CalendarPolicy:
         self, received_at: datetime, *, category_id: str | None = None, request_type: str | None = None
     ) -> datetime:
         return self._deadlines(received_at, category_id, request_type).resolution.due_at
+
+    def resumed_due(self, case: Case, *, now: datetime) -> datetime | None:
+        """The calculator's own pause rules (sla.yaml may switch pausing off; a passed deadline is never revived),
+        applied to the case's current resolution deadline, which a classification or transfer may have moved."""
+        if case.resolution_due_at is None or case.waiting_since is None:
+            return case.resolution_due_at
+        computed = self._deadlines(case.created_at, case.category_id, case.request_type)
+        current = replace(computed, resolution=replace(computed.resolution, due_at=case.resolution_due_at))
+        paused = self.calculator.paused(current, at=case.waiting_since)
+        return self.calculator.resumed(paused, at=max(now, case.waiting_since)).resolution.due_at

@@ -20,6 +20,7 @@ from case_api.auth.models import Role
 from case_api.outbox import service as outbox
 from shared.contracts.v1 import CaseChange
 
+from .deadlines import reschedule
 from .models import Case, CaseStatus
 
 S = CaseStatus
@@ -41,6 +42,8 @@ class Action(StrEnum):
     DISCARD = "discard"  # spam, duplicates, not a request: closed without an answer, reason required
     ADD_CO_HANDLER = "add-co-handler"
     COMPLETE_PART = "complete-part"
+    WAIT_ON_CITIZEN = "wait-on-citizen"  # ask the citizen for missing details; the resolution clock stops
+    RESUME = "resume"  # the details came another way (phone, counter), or there is no point waiting longer
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,20 @@ MOVES: dict[Action, Move] = {
     Action.DISCARD: Move(frozenset({S.NEW, S.ACCEPTED, S.CLASSIFIED}), S.CLOSED, STAFF, "discarded", needs_reason=True),
     Action.ADD_CO_HANDLER: Move(frozenset({S.DISPATCHED}), None, EVERYONE, "co-handler-added"),
     Action.COMPLETE_PART: Move(frozenset({S.DISPATCHED, S.REPLIED}), None, EVERYONE, "part-completed"),
+    Action.WAIT_ON_CITIZEN: Move(frozenset({S.DISPATCHED}), None, EVERYONE, "waiting-on-citizen"),
+    # The citizen's own answer resumes the clock by itself (intake); this is for answers that came another way.
+    Action.RESUME: Move(frozenset({S.DISPATCHED}), None, EVERYONE, "resumed", needs_reason=True),
 }
+# Which of the two a case can take depends on whether it is waiting, not only on its status.
+_ONLY_WHILE_WAITING, _ONLY_WHILE_NOT = frozenset({Action.RESUME}), frozenset({Action.WAIT_ON_CITIZEN})
 
 
 class IllegalMove(Exception):
     """409: the case is not in a state this action applies to."""
 
     def __init__(self, case: Case, action: Action, allowed: list[str]) -> None:
-        super().__init__(f"cannot {action} a case that is {case.status}")
+        state = f"{case.status} and waiting on the citizen" if case.waiting_since else case.status
+        super().__init__(f"cannot {action} a case that is {state}")
         self.current = case.status
         self.action = action
         self.allowed = allowed
@@ -88,8 +97,9 @@ class ReasonRequired(ValueError):
     """422: this action must say why."""
 
 
-def allowed_actions(status: str, role: str) -> list[str]:
-    return [a.value for a, m in MOVES.items() if status in m.sources and role in m.roles]
+def allowed_actions(status: str, role: str, *, waiting: bool = False) -> list[str]:
+    excluded = _ONLY_WHILE_NOT if waiting else _ONLY_WHILE_WAITING
+    return [a.value for a, m in MOVES.items() if status in m.sources and role in m.roles and a not in excluded]
 
 
 def snapshot(case: Case) -> dict[str, Any]:
@@ -117,6 +127,7 @@ def snapshot(case: Case) -> dict[str, Any]:
         "first_response_due_at": iso(case.first_response_due_at),
         "resolution_due_at": iso(case.resolution_due_at),
         "promised_at": iso(case.promised_at),
+        "waiting_since": iso(case.waiting_since),
         "closed_at": iso(case.closed_at),
         "version": case.version,
         "sla_state": case.sla_state,
@@ -130,8 +141,9 @@ def ensure_allowed(case: Case, action: Action, role: str, reason: str | None = N
     move = MOVES[action]
     if role not in move.roles:
         raise NotPermitted(f"role {role} may not {action}")
-    if case.status not in move.sources:
-        raise IllegalMove(case, action, allowed_actions(case.status, role))
+    waiting = case.waiting_since is not None
+    if case.status not in move.sources or action in (_ONLY_WHILE_NOT if waiting else _ONLY_WHILE_WAITING):
+        raise IllegalMove(case, action, allowed_actions(case.status, role, waiting=waiting))
     if move.needs_reason and not (reason and reason.strip()):
         raise ReasonRequired(f"{action} needs a reason")
     return move
@@ -158,6 +170,7 @@ async def transition(
         case.status = move.target.value
     case.version += 1
     case.updated_at = now
+    reschedule(case, now)  # before the snapshot: the event tells other systems the deadline that now applies
     return await _announce(
         session,
         case,
@@ -188,6 +201,7 @@ async def record(
     for field, value in (changes or {}).items():
         setattr(case, field, value)
     case.updated_at = now
+    reschedule(case, now)
     return await _announce(
         session,
         case,

@@ -66,6 +66,8 @@ class Case(Base):
     first_response_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolution_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     promised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # set by an interim reply
+    # Asked the citizen for missing details; the resolution clock stands still until they answer (sla.yaml).
+    waiting_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     first_responded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -83,7 +83,7 @@ async def case_detail(session: SessionDep, case_id: uuid.UUID, user: User, check
         messages=[MessageOut.model_validate(m) for m in view.messages],
         departments=[DepartmentPart.model_validate(p) for p in view.parts],
         replies=[ReplyOut.model_validate(r) for r in view.replies],
-        allowed_actions=allowed_actions(view.case.status, user.role),
+        allowed_actions=allowed_actions(view.case.status, user.role, waiting=view.case.waiting_since is not None),
     )
 
 
@@ -216,6 +216,20 @@ async def interim_reply(
     return await run_action(
         request, session, user, case_id, lambda a, c: a.interim_reply(c, text=body.text, promised_at=body.promised_at)
     )
+
+
+@_action("wait-on-citizen", "Ask the citizen for missing details; the resolution clock stops until they answer")
+async def wait_on_citizen(
+    case_id: uuid.UUID, body: ReplyIn, request: Request, session: SessionDep, user: CurrentUser
+) -> CaseDetail:
+    return await run_action(request, session, user, case_id, lambda a, c: a.wait_on_citizen(c, text=body.text))
+
+
+@_action("resume", "Stop waiting on the citizen without their message (they phoned, or it is pointless), with why")
+async def resume(
+    case_id: uuid.UUID, body: ReasonIn, request: Request, session: SessionDep, user: CurrentUser
+) -> CaseDetail:
+    return await run_action(request, session, user, case_id, lambda a, c: a.resume(c, reason=body.reason))
 
 
 @_action("transfer", "Pass to another department, with the reason")

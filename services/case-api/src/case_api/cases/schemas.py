@@ -54,6 +54,7 @@ class CaseSummary(BaseModel):
     first_response_due_at: datetime | None
     resolution_due_at: datetime | None
     promised_at: datetime | None
+    waiting_since: datetime | None  # waiting on the citizen: the resolution clock stands still
     first_responded_at: datetime | None
     escalated: bool
     claimed_by: str | None

@@ -22,6 +22,7 @@ from shared.contracts.v1 import MessageKind, RoutedMessage
 
 from .notices import PROGRESS_LINE, Notices, progress_query, rating
 
+# What a citizen is told, in their language, without internal detail.
 PUBLIC_STATUS = {
     CaseStatus.NEW: "已收到",
     CaseStatus.ACCEPTED: "已受理",
@@ -30,15 +31,23 @@ PUBLIC_STATUS = {
     CaseStatus.REPLIED: "已答复",
     CaseStatus.CLOSED: "已办结",
 }
+WAITING_ON_YOU = "待您补充材料"  # a department asked the citizen for details and waits for the answer
+
+
+def public_status(case: Case) -> str:
+    """What a case's state is called to the citizen (progress replies, the public tracking page)."""
+    return WAITING_ON_YOU if case.waiting_since is not None else PUBLIC_STATUS[CaseStatus(case.status)]
+
+
 SYSTEM = User(username="system:citizen", role=Role.ADMIN.value, display_name="system")
 
 
 def _progress_text(history: list[Case], number: str | None) -> str:
     shown = [c for c in history if c.number == number] if number else history[:5]
-    lines = [PROGRESS_LINE.format(number=c.number, status=PUBLIC_STATUS[CaseStatus(c.status)]) for c in shown]
+    lines = [PROGRESS_LINE.format(number=c.number, status=public_status(c)) for c in shown]
     if number and not shown:
         lines = [f"没有找到编号{number}的诉求。您最近的诉求："] + [
-            PROGRESS_LINE.format(number=c.number, status=PUBLIC_STATUS[CaseStatus(c.status)]) for c in history[:5]
+            PROGRESS_LINE.format(number=c.number, status=public_status(c)) for c in history[:5]
         ]
     return "\n".join(lines)
 

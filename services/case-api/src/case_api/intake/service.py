@@ -19,8 +19,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.audit.models import AuditEntry
-from case_api.cases.deadlines import DeadlinePolicy, warn_time
-from case_api.cases.lifecycle import snapshot
+from case_api.cases.deadlines import DeadlinePolicy, end_wait, waited, warn_time
+from case_api.cases.lifecycle import record, snapshot
 from case_api.cases.models import Case, CaseDepartment, CaseStatus, Message
 from case_api.cases.numbers import reserve_numbers
 from case_api.catalog.models import Category, Department
@@ -132,7 +132,16 @@ async def _contacts(session: AsyncSession, batch: list[RoutedMessage], now: date
 
 # What a new case's row leaves out; snapshot() reads them.
 _UNSET_ON_NEW = dict.fromkeys(
-    ("category_id", "department_id", "request_type", "promised_at", "closed_at", "breached_at", "rating")
+    (
+        "category_id",
+        "department_id",
+        "request_type",
+        "promised_at",
+        "waiting_since",
+        "closed_at",
+        "breached_at",
+        "rating",
+    )
 )
 
 
@@ -366,6 +375,7 @@ async def intake_batch(
             await session.execute(insert(CaseDepartment.__table__), lead)
         if notices:
             await _acknowledge(session, new_cases, notices, sender_of, now)
+    answered: list[Case] = []  # cases that were waiting on the citizen, who has now written
     if touched:
         # Follow-ups: bump counters on the open cases they joined, and tell other systems.
         for case in (await session.scalars(select(Case).where(Case.id.in_(list(touched))))).all():
@@ -374,9 +384,16 @@ async def intake_batch(
             case.last_message_at = max(case.last_message_at, last)
             case.updated_at = now
             events.append(_event(case, "message-added", case.status, {"messages": count}))
+            if case.waiting_since is not None:
+                answered.append(case)
     await session.execute(insert(Message.__table__), messages)
     if audit:
         await session.execute(insert(AuditEntry.__table__), audit)
     await outbox.add(session, events)
+    for case in answered:  # after "message-added": the clock runs again because of that message
+        details = waited(case, now, via="citizen")
+        await record(
+            session, case, "resumed", actor=ACTOR, now=now, changes=end_wait(case, policy, now), details=details
+        )
     result.stored, result.cases_opened, result.auto_dispatched = len(messages), len(new_cases), len(auto_dispatched)
     return result

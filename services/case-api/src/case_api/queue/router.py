@@ -68,6 +68,7 @@ async def queue(
     department_id: str | None = None,
     overdue: bool | None = None,
     escalated: bool | None = None,
+    waiting: Annotated[bool | None, Query(description="waiting on the citizen for missing details")] = None,
     q: Annotated[str | None, Query(max_length=100, description="text in the case subject")] = None,
 ) -> CasePage:
     statuses = status or DEFAULT_STATUSES[user.role]
@@ -95,6 +96,8 @@ async def queue(
         conditions.append(late if overdue else ~late)
     if escalated is not None:
         conditions.append(Case.escalated.is_(escalated))
+    if waiting is not None:
+        conditions.append(Case.waiting_since.is_not(None) if waiting else Case.waiting_since.is_(None))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Case.subject.like(f"%{escaped}%", escape="\\"))

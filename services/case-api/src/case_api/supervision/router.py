@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.auth.deps import CurrentUser
 from case_api.auth.models import Role
-from case_api.cases.models import Case, CaseStatus
+from case_api.cases.models import Case
 from case_api.catalog.models import Category, Department
+from case_api.citizen.commands import public_status
 from case_api.deps import SessionDep
 from shared.contracts.v1 import utcnow
 
@@ -36,16 +37,6 @@ PUBLIC_FIELDS = (
     "first_response_minutes_median",
     "satisfaction",
 )
-
-# What a citizen is told, in their language, without internal detail.
-PUBLIC_STATUS = {
-    CaseStatus.NEW: "已收到",
-    CaseStatus.ACCEPTED: "已受理",
-    CaseStatus.CLASSIFIED: "已受理",
-    CaseStatus.DISPATCHED: "办理中",
-    CaseStatus.REPLIED: "已答复",
-    CaseStatus.CLOSED: "已办结",
-}
 
 
 def _period(request: Request, start: date | None, end: date | None) -> tuple[datetime, datetime]:
@@ -130,7 +121,7 @@ async def track(number: str, session: SessionDep) -> TrackingOut:
     return TrackingOut(
         number=case.number,
         status=case.status,
-        status_text=PUBLIC_STATUS[CaseStatus(case.status)],
+        status_text=public_status(case),
         category=category.name if category else None,
         department=department.name if department else None,
         received_at=case.created_at,
