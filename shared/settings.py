@@ -33,6 +33,9 @@ class KafkaSettings(BaseSettings):
     enable_idempotence: bool = False
     request_timeout_ms: int = 4_000  # below the platforms' 5 s webhook deadline
     commit_timeout_s: float = 10.0
+    # How long a consumer re-fetches a hole in a partition's offsets before accepting it (shared/kafka.py:
+    # OffsetContinuity; Tansu can skip a record under concurrent producers). 0 turns the check off.
+    offset_gap_wait_s: float = 2.0
 
     @property
     def topics(self) -> Topics:

@@ -180,12 +180,10 @@ class ReplyDeliverer:
             finished_at=row.updated_at,
         )
         record = DeliveryReceiptRecord.wrap(receipt, source=self._source, trace=trace)
-        await asyncio.wait_for(
-            self._producer.send_and_wait(
+        async with asyncio.timeout(self._publish_timeout_s):  # not wait_for: see consume_batches
+            await self._producer.send_and_wait(
                 self._receipts_topic, value=record.to_bytes(), key=str(command.case_id).encode()
-            ),
-            self._publish_timeout_s,
-        )
+            )
 
 
 def _invalid(command: ReplyCommand) -> SendFailed | None:
