@@ -74,6 +74,29 @@ async def test_other_contacts_channels_and_accounts_get_their_own_cases(sessions
     assert await count(sessions, Contact) == 4
 
 
+async def test_one_batch_mixes_returning_and_new_citizens_across_accounts(sessions: Sessions) -> None:
+    await intake(
+        sessions, [routed("m1", sender="a"), routed("m2", sender="w", channel=Channel.WEIBO, account="city-weibo")]
+    )
+    async with sessions() as session:
+        before = dict((await session.execute(select(Contact.sender_id, Contact.last_seen_at))).all())
+    await intake(
+        sessions,
+        [
+            routed("m3", sender="a", text="还没人处理"),  # returning, WeChat
+            routed("m4", sender="b"),  # new, WeChat
+            routed("m5", sender="w", channel=Channel.WEIBO, account="city-weibo", text="补充照片"),  # returning, Weibo
+            routed("m6", sender="x", channel=Channel.WEIBO, account="city-weibo"),  # new, Weibo
+        ],
+    )
+    # The returning two joined their open cases.
+    assert sorted(c.message_count for c in await cases(sessions)) == [1, 1, 2, 2]
+    assert await count(sessions, Contact) == 4
+    async with sessions() as session:
+        after = dict((await session.execute(select(Contact.sender_id, Contact.last_seen_at))).all())
+    assert after["a"] > before["a"] and after["w"] > before["w"]  # seen again
+
+
 async def test_replayed_and_duplicated_records_create_nothing_twice(sessions: Sessions) -> None:
     first = await intake(sessions, [routed("m1"), routed("m1")])
     again = await intake(sessions, [routed("m1"), routed("m2")])

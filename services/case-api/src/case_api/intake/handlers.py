@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -58,6 +59,7 @@ class IntakeHandler:
         )
         if not parsed:
             return
+        started = time.perf_counter()
         async with self._sessions() as session, session.begin():
             result = await intake_batch(
                 session,
@@ -77,4 +79,5 @@ class IntakeHandler:
             cases_opened=result.cases_opened,
             auto_dispatched=result.auto_dispatched,
             events=result.events,
+            ms=round((time.perf_counter() - started) * 1000, 1),
         )

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.audit.models import AuditEntry
@@ -82,24 +82,29 @@ def _identity(routed: RoutedMessage) -> Identity:
     return (m.channel.value, m.account_id, m.sender_id)
 
 
-async def _contacts(session: AsyncSession, batch: list[RoutedMessage], now: datetime) -> dict[Identity, uuid.UUID]:
+async def _contacts(
+    session: AsyncSession, batch: list[RoutedMessage], now: datetime
+) -> tuple[dict[Identity, uuid.UUID], set[uuid.UUID]]:
+    """Every sender's contact id, creating those not seen before; and which contacts were created just now."""
     wanted: dict[Identity, str | None] = {}
     for routed in batch:
         wanted.setdefault(_identity(routed), routed.message.sender_name)
-    # One lookup per account (a batch spans a few): `sender_id IN (…)` under a fixed channel and account is one
+    # One branch per account (a batch spans a few): `sender_id IN (…)` under a fixed channel and account is one
     # range of the identity index, where a list of (channel, account, sender) tuples made PostgreSQL either plan
-    # hundreds of index probes or scan every contact (benchmarks/NOTES.md).
+    # hundreds of index probes or scan every contact (benchmarks/NOTES.md). UNION ALL keeps that plan per branch
+    # in one round trip.
     by_account: dict[tuple[str, str], list[str]] = defaultdict(list)
     for channel, account_id, sender_id in wanted:
         by_account[(channel, account_id)].append(sender_id)
-    ids: dict[Identity, uuid.UUID] = {}
-    for (channel, account_id), senders in by_account.items():
-        rows = await session.execute(
-            select(Contact.sender_id, Contact.id).where(
-                Contact.channel == channel, Contact.account_id == account_id, Contact.sender_id.in_(senders)
-            )
+    lookups = [
+        select(Contact.channel, Contact.account_id, Contact.sender_id, Contact.id).where(
+            Contact.channel == channel, Contact.account_id == account_id, Contact.sender_id.in_(senders)
         )
-        ids.update({(channel, account_id, sender_id): contact_id for sender_id, contact_id in rows})
+        for (channel, account_id), senders in by_account.items()
+    ]
+    rows = await session.execute(lookups[0] if len(lookups) == 1 else union_all(*lookups))
+    ids: dict[Identity, uuid.UUID] = {(c, a, s): contact_id for c, a, s, contact_id in rows}
+    known = list(ids.values())
     new = []
     for identity, name in wanted.items():
         if identity not in ids:
@@ -119,15 +124,15 @@ async def _contacts(session: AsyncSession, batch: list[RoutedMessage], now: date
     if new:
         await session.execute(insert(Contact.__table__), new)
         ids.update({(str(c["channel"]), str(c["account_id"]), str(c["sender_id"])): c["id"] for c in new})  # type: ignore[misc]
-    seen = [ids[i] for i in wanted if i in ids]
-    # No ORM objects to keep in step: skipping the session sync saves evaluating the WHERE on every loaded object.
-    await session.execute(
-        update(Contact)
-        .where(Contact.id.in_(seen))
-        .values(last_seen_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return ids
+    if known:  # new contacts were inserted as seen now
+        # No ORM objects to keep in step: skipping the session sync saves evaluating the WHERE on every loaded object.
+        await session.execute(
+            update(Contact)
+            .where(Contact.id.in_(known))
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids, {cast(uuid.UUID, c["id"]) for c in new}
 
 
 # What a new case's row leaves out; snapshot() reads them.
@@ -177,8 +182,9 @@ async def _acknowledge(
     notices: Notices,
     sender_of: dict[uuid.UUID, str],
     now: datetime,
-) -> None:
-    """Tell each citizen their tracking number through their own channel (unless the account opts out)."""
+) -> list[dict[str, Any]]:
+    """Tell each citizen their tracking number through their own channel (unless the account opts out); returns
+    the outbox rows of the reply commands, for the caller's one outbox insert."""
     replies: list[dict[str, Any]] = []
     commands = []
     for row in new_cases:
@@ -201,7 +207,7 @@ async def _acknowledge(
         commands.append(command)
     if replies:  # one multi-row insert, not a unit-of-work flush of one object per case
         await session.execute(insert(Reply.__table__), replies)
-    await outbox.add(session, commands)
+    return commands
 
 
 async def intake_batch(
@@ -229,14 +235,17 @@ async def intake_batch(
     if not fresh:
         return result
 
-    contact_ids = await _contacts(session, fresh, now)
-    # Follow-ups attach to the contact's open case (one open case per contact).
-    open_rows = await session.execute(
-        select(Case.contact_id, Case.id)
-        .where(Case.contact_id.in_(set(contact_ids.values())), Case.status != CaseStatus.CLOSED)
-        .order_by(Case.created_at)
-    )
-    open_case: dict[uuid.UUID, uuid.UUID] = {contact: case for contact, case in open_rows}
+    contact_ids, created = await _contacts(session, fresh, now)
+    # Follow-ups attach to the contact's open case (one open case per contact); a contact created just now has none.
+    known = set(contact_ids.values()) - created
+    open_case: dict[uuid.UUID, uuid.UUID] = {}
+    if known:
+        open_rows = await session.execute(
+            select(Case.contact_id, Case.id)
+            .where(Case.contact_id.in_(known), Case.status != CaseStatus.CLOSED)
+            .order_by(Case.created_at)
+        )
+        open_case = {contact: case for contact, case in open_rows}
     handled = (
         await handle_commands(
             session,
@@ -346,6 +355,7 @@ async def intake_batch(
         )
 
     events: list[dict[str, Any]] = []
+    commands: list[dict[str, Any]] = []
     audit: list[dict[str, Any]] = []
     if new_cases:
         numbers = await reserve_numbers(session, len(new_cases), now=now, tz=tz)
@@ -374,7 +384,7 @@ async def intake_batch(
             ]
             await session.execute(insert(CaseDepartment.__table__), lead)
         if notices:
-            await _acknowledge(session, new_cases, notices, sender_of, now)
+            commands = await _acknowledge(session, new_cases, notices, sender_of, now)
     answered: list[Case] = []  # cases that were waiting on the citizen, who has now written
     if touched:
         # Follow-ups: bump counters on the open cases they joined, and tell other systems.
@@ -389,7 +399,7 @@ async def intake_batch(
     await session.execute(insert(Message.__table__), messages)
     if audit:
         await session.execute(insert(AuditEntry.__table__), audit)
-    await outbox.add(session, events)
+    await outbox.add(session, events + commands)  # one insert: each case's event, then its acknowledgement
     for case in answered:  # after "message-added": the clock runs again because of that message
         details = waited(case, now, via="citizen")
         await record(
