@@ -1,43 +1,182 @@
-"""Live queues (server-sent events) stay open for a shift; many of them must not starve other requests."""
+"""Live queues (server-sent events) stay open for a shift: many must not starve other requests, none may skip an
+event."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 import uvicorn
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from case_api.db import make_engine
 from case_api.main import create_app
+from case_api.outbox.models import OutboxRecord
+from case_api.queue.live import GRACE_S, LiveCursor
 from case_api.settings import Settings
 from inbox_dev.ports import free_port
+from shared.contracts.v1 import RoutedMessageRecord, utcnow
 from shared.settings import DatabaseSettings, KafkaSettings
-from tests.case_api.factories import bearer
+from shared.topics import CASE_EVENTS
+from tests.case_api.factories import bearer, routed
 
 OPERATORS = 30  # more than the database pool holds (10 + 10 overflow on PostgreSQL, 5 + 10 on SQLite)
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    """case-api on a real port (streams need a real server): a client and an administrator's headers."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client, {"Authorization": await bearer(client, "admin", "admin")}
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def test_thirty_open_live_queues_leave_the_api_answering(
     database_url: str, kafka_settings: KafkaSettings
 ) -> None:
     settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
+    async with serving(settings) as (client, headers), contextlib.AsyncExitStack() as streams:
+        for _ in range(OPERATORS):
+            live = await streams.enter_async_context(client.stream("GET", "/api/v1/queue/events", headers=headers))
+            assert live.status_code == 200
+        # Every stream is open; an operator's next page still loads at once.
+        page = await client.get("/api/v1/queue", headers=headers, timeout=5)
+        assert page.status_code == 200 and page.json()["items"] == []
+
+
+def _event_row(name: str) -> dict[str, object]:
+    value = json.dumps({"type": "gov.inbox.case.created", "subject": name})
+    return {"topic": CASE_EVENTS, "key": name, "value": value, "case_id": None, "department_id": None} | {
+        "created_at": utcnow()
+    }
+
+
+async def _events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
+    current: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if not line:
+            if "data" in current:
+                yield current
+            current = {}
+        elif not line.startswith(":"):
+            field, _, value = line.partition(":")
+            current[field] = value.strip()
+
+
+async def _outbox_end(database_url: str) -> int:
+    engine = make_engine(database_url)
     try:
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event for it)
-            await asyncio.sleep(0.05)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            headers = {"Authorization": await bearer(client, "admin", "admin")}
-            async with contextlib.AsyncExitStack() as streams:
-                for _ in range(OPERATORS):
-                    live = await streams.enter_async_context(
-                        client.stream("GET", "/api/v1/queue/events", headers=headers)
-                    )
-                    assert live.status_code == 200
-                # Every stream is open; an operator's next page still loads at once.
-                page = await client.get("/api/v1/queue", headers=headers, timeout=5)
-                assert page.status_code == 200 and page.json()["items"] == []
+        async with engine.connect() as conn:
+            return (await conn.scalar(select(func.max(OutboxRecord.id)))) or 0
     finally:
-        server.should_exit = True
-        await serving
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def slow_then_quick(database_url: str) -> AsyncIterator[AsyncConnection]:
+    """Two transactions committing out of order: "slow" takes an outbox id and stays open while "quick" takes
+    the next id and commits. Yields the slow one's connection, for the test to commit."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as slow, engine.connect() as quick:
+            await slow.begin()
+            await slow.execute(insert(OutboxRecord.__table__).values(_event_row("slow")))
+            await quick.execute(insert(OutboxRecord.__table__).values(_event_row("quick")))
+            await quick.commit()
+            yield slow
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite commits one writer at a time
+async def test_an_event_whose_transaction_commits_late_still_reaches_the_live_queue(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    """Intake's batch takes outbox ids first but commits after an operator's quicker action: the live queue
+    shows the action at once and the batch's new case when it commits, not never."""
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
+    start = await _outbox_end(database_url)
+    async with (
+        serving(settings) as (client, headers),
+        client.stream("GET", f"/api/v1/queue/events?after={start}", headers=headers) as live,
+    ):
+        events = _events(live)
+        async with slow_then_quick(database_url) as slow:
+            first = await asyncio.wait_for(anext(events), 5)
+            assert json.loads(first["data"])["subject"] == "quick"
+            await slow.commit()
+        second = await asyncio.wait_for(anext(events), 5)
+        assert json.loads(second["data"])["subject"] == "slow"
+        # A screen reconnecting after "quick" resumes below "slow"; after "slow", past both.
+        assert (int(first["id"]), int(second["id"])) == (start, start + 2)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite commits one writer at a time
+async def test_a_live_queue_opened_while_a_transaction_runs_still_gets_its_event(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    """A screen opened just after an operator's action, while intake's batch (lower ids) is still committing."""
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
+    async with slow_then_quick(database_url) as slow, serving(settings) as (client, headers):
+        async with client.stream("GET", "/api/v1/queue/events", headers=headers) as live:  # from now on
+            events = _events(live)
+            await asyncio.sleep(0.5)  # the stream has started from the newest id ("quick")
+            await slow.commit()
+            event = await asyncio.wait_for(anext(events), 5)
+            assert json.loads(event["data"])["subject"] == "slow"
+
+
+async def test_a_new_case_wakes_the_live_queue_without_waiting_for_its_poll(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    # A poll so slow that only the wake-up on intake's commit can bring the event in time.
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url), outbox_idle_s=60)
+    start = await _outbox_end(database_url)
+    async with (
+        serving(settings) as (client, headers),
+        client.stream("GET", f"/api/v1/queue/events?after={start}", headers=headers) as live,
+    ):
+        events = _events(live)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            item = routed("m1", sender="live", text="路灯坏了")
+            record = RoutedMessageRecord.wrap(item, source="router")
+            await producer.send_and_wait(
+                kafka_settings.topics.inbox_routed, record.to_bytes(), key=item.message.contact_key.encode()
+            )
+        finally:
+            await producer.stop()
+        event = await asyncio.wait_for(anext(events), 20)
+        assert event["event"] == "gov.inbox.case.created"
+        assert json.loads(event["data"])["data"]["case"]["subject"] == "路灯坏了"
+
+
+def test_the_cursor_sends_each_event_once_and_gives_up_on_rolled_back_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    cursor = LiveCursor(10)
+    # 11 and 12 are not committed yet; 13 is, but belongs to another department (no value): no event, no gap.
+    # A client reconnecting after e14 must resume below the gaps (10), or it would never get 11 and 12.
+    assert cursor.advance([], [(13, None), (14, "e14")]) == [(10, 14, "e14")]
+    assert sorted(cursor.gaps) == [11, 12]
+    assert cursor.advance([(12, "e12")], [(14, "e14")]) == [(10, 12, "e12")]  # 14 again: not sent twice
+    assert sorted(cursor.gaps) == [11]
+    assert cursor.advance([], [(15, "e15")]) == [(10, 15, "e15")]
+    clock = time.monotonic() + GRACE_S + 1
+    monkeypatch.setattr(time, "monotonic", lambda: clock)
+    assert cursor.advance([], []) == [] and cursor.gaps == {}  # 11 rolled back: no longer asked for
+    assert cursor.advance([], [(16, "e16")]) == [(16, 16, "e16")]  # nothing waited for: resume from here

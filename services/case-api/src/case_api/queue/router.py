@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -16,14 +15,15 @@ from sqlalchemy import and_, func, or_, select
 from sse_starlette import EventSourceResponse
 
 from case_api.auth.deps import CurrentUser
-from case_api.auth.models import Role, User
+from case_api.auth.models import Role
 from case_api.cases import access
 from case_api.cases.models import Case, CaseStatus
 from case_api.cases.schemas import CasePage, CaseSummary
 from case_api.deps import SessionDep
 from case_api.outbox.models import OutboxRecord
 from shared.contracts.v1 import Channel, utcnow
-from shared.topics import CASE_EVENTS
+
+from .live import LiveCursor, visible_to
 
 router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
 
@@ -121,14 +121,6 @@ async def queue(
     return CasePage(items=[CaseSummary.model_validate(r) for r in rows[:limit]], total=total, next_cursor=next_cursor)
 
 
-async def _events_after(request: Request, user: User, last_id: int) -> list[OutboxRecord]:
-    async with request.app.state.sessions() as session:
-        query = select(OutboxRecord).where(OutboxRecord.topic == CASE_EVENTS, OutboxRecord.id > last_id)
-        if user.role == Role.HANDLER:
-            query = query.where(OutboxRecord.department_id == user.department_id)
-        return list((await session.scalars(query.order_by(OutboxRecord.id).limit(200))).all())
-
-
 @router.get("/events", summary="Server-sent events: every case change the caller may see, as it happens")
 async def events(
     request: Request,
@@ -136,7 +128,8 @@ async def events(
     session: SessionDep,
     last_event_id: Annotated[int | None, Query(alias="after")] = None,
 ) -> EventSourceResponse:
-    """Each event's id is its outbox position: a reconnecting client sends Last-Event-ID and misses nothing."""
+    """Each event's id is where to resume: a reconnecting client sends it back (Last-Event-ID) and misses
+    nothing; after an outage it may see an event twice (the case's version tells)."""
     # A stream stays open for a whole shift. The request's session (it found the user) would hold its pooled
     # connection, inside a transaction, until the operator leaves: some twenty open queues exhausted the pool
     # and every other request waited. Hand it back now; the stream reads with short sessions of its own.
@@ -145,18 +138,23 @@ async def events(
     start = last_event_id if last_event_id is not None else int(header) if header and header.isdigit() else None
     poll_s = request.app.state.settings.outbox_idle_s
 
+    visible = visible_to(user.role, user.department_id)
+
     async def stream() -> AsyncIterator[dict[str, Any]]:
-        last = start
-        if last is None:  # a fresh subscriber starts from now, not from the beginning of history
-            async with request.app.state.sessions() as session:
-                last = (await session.scalar(select(func.max(OutboxRecord.id)))) or 0
+        # Read-only sessions: on SQLite the others begin IMMEDIATE and would queue each poll behind intake's writes.
+        sessions, signal = request.app.state.read_sessions, request.app.state.outbox_publisher.wakeup
+        async with sessions() as session:
+            # A fresh subscriber starts from now, not from the beginning of history.
+            first = start if start is not None else (await session.scalar(select(func.max(OutboxRecord.id)))) or 0
+            cursor = LiveCursor(first)
+            await cursor.mark_uncommitted(session)
         while not await request.is_disconnected():
-            rows = await _events_after(request, user, last)
-            for row in rows:
-                last = row.id
-                event = json.loads(row.value)
-                yield {"id": str(row.id), "event": event["type"], "data": row.value}
-            if not rows:
-                await asyncio.sleep(max(poll_s, 0.05))
+            woken = signal.armed()
+            async with sessions() as session:
+                events, more = await cursor.read(session, visible)
+            for resume, _, value in events:
+                yield {"id": str(resume), "event": json.loads(value)["type"], "data": value}
+            if not more:  # this process's commits wake the stream at once; other replicas' are polled for
+                await signal.wait(woken, max(poll_s, 0.05))
 
     return EventSourceResponse(stream(), ping=15)

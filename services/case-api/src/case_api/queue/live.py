@@ -1,0 +1,118 @@
+"""Where a live queue stream is in the outbox, so that it never skips an event.
+
+Outbox ids are handed out when a row is inserted but become visible when its transaction commits. On PostgreSQL
+two transactions can commit out of order: intake's batch holds ids 100–110 while an operator's action takes 111
+and commits first. A stream that only asked for `id > last` would have moved past 100–110 for good and the
+operator would never see those cases arrive. So the cursor remembers the ids it jumped over and asks for them
+again for a grace period; a transaction either commits within it or rolled back, and then its ids never appear.
+(SQLite has one writer at a time, so there ids always appear in order and no gap is ever filled late.)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, and_, case, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_api.auth.models import Role
+from case_api.outbox.models import OutboxRecord
+from shared.topics import CASE_EVENTS
+
+GRACE_S = 30.0  # far longer than any transaction that writes to the outbox (a 500-message intake batch: ~0.5 s)
+# Ids waited for at once. One intake batch of 500 new citizens writes up to ~1,500 rows (created, dispatched,
+# acknowledgement), and they may all be outstanding when an operator's action commits first.
+MAX_GAPS = 5_000
+PAGE = 200
+
+Row = tuple[int, str | None]  # an outbox id and its value, None when the caller may not see it
+Event = tuple[int, int, str]  # resume id, outbox id, value
+
+
+def _ranges(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted ids as runs of consecutive ids: the gaps are asked for with a few BETWEENs, not thousands of ids."""
+    runs: list[tuple[int, int]] = []
+    for i in ids:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+@dataclass
+class LiveCursor:
+    last: int  # the highest outbox id this stream has looked at
+    gaps: dict[int, float] = field(default_factory=dict)  # an id jumped over → when (time.monotonic())
+    passed: int = field(init=False)  # the highest id sent on
+
+    def __post_init__(self) -> None:
+        self.passed = self.last
+
+    def advance(self, late: list[Row], new: list[Row]) -> list[Event]:
+        """Take the rows read for the gaps (`late`) and after `last` (`new`, in id order); return what to send
+        as (resume id, outbox id, value). The resume id is what a reconnecting client must send back
+        (Last-Event-ID) to miss nothing: below every gap still waited for, so a reconnect asks for them again
+        (and may see a few events twice, which a screen shows once by case and version).
+
+        A row's value is None when the caller may not see it: it still moves the cursor (it is no gap)."""
+        now = time.monotonic()
+        sent: list[tuple[int, str]] = []
+        for row_id, value in late:
+            if self.gaps.pop(row_id, None) is not None and value is not None:
+                sent.append((row_id, value))
+        for row_id, value in new:
+            if row_id <= self.last:
+                continue
+            for missing in range(max(self.last + 1, row_id - MAX_GAPS), row_id):
+                self.gaps[missing] = now
+            self.last = row_id
+            if value is not None:
+                sent.append((row_id, value))
+        expired = [g for g, since in self.gaps.items() if now - since > GRACE_S]
+        for g in expired:
+            del self.gaps[g]
+        if len(self.gaps) > MAX_GAPS:  # keep the newest: the oldest are the likeliest rolled back
+            for g in sorted(self.gaps)[: len(self.gaps) - MAX_GAPS]:
+                del self.gaps[g]
+        lowest_gap = min(self.gaps, default=None)
+        out: list[Event] = []
+        for row_id, value in sent:
+            self.passed = max(self.passed, row_id)
+            resume = self.passed if lowest_gap is None or lowest_gap > self.passed else lowest_gap - 1
+            out.append((resume, row_id, value))
+        return out
+
+    async def mark_uncommitted(self, session: AsyncSession) -> None:
+        """At the start of a stream: ids below the start that are not visible yet belong to transactions still
+        running (or rolled back); wait for them like any gap."""
+        low = max(self.last - MAX_GAPS, 0)
+        present = set(
+            await session.scalars(select(OutboxRecord.id).where(OutboxRecord.id > low, OutboxRecord.id <= self.last))
+        )
+        now = time.monotonic()
+        for missing in range(low + 1, self.last + 1):
+            if missing not in present:
+                self.gaps[missing] = now
+
+    async def read(self, session: AsyncSession, visible: ColumnElement[bool]) -> tuple[list[Event], bool]:
+        """(events to send, whether there may be more right away)."""
+        columns = select(OutboxRecord.id, case((visible, OutboxRecord.value), else_=None))
+        late: list[Row] = []
+        if self.gaps:
+            runs = [OutboxRecord.id.between(lo, hi) for lo, hi in _ranges(sorted(self.gaps))]
+            late = [(i, v) for i, v in await session.execute(columns.where(or_(*runs)).order_by(OutboxRecord.id))]
+        query = columns.where(OutboxRecord.id > self.last).order_by(OutboxRecord.id).limit(PAGE)
+        new = [(i, v) for i, v in await session.execute(query)]
+        return self.advance(late, new), len(new) == PAGE
+
+
+def visible_to(role: str, department_id: str | None) -> ColumnElement[bool]:
+    """Case events only; a handler's stream only their department's (none, for a handler without one)."""
+    condition = OutboxRecord.topic == CASE_EVENTS
+    if role != Role.HANDLER:
+        return condition
+    if department_id is None:
+        return false()
+    return and_(condition, OutboxRecord.department_id == department_id)
