@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             topics=topics,
             batch=settings.outbox_batch,
             idle_s=settings.outbox_idle_s,
+            retention=timedelta(days=settings.outbox_retention_days) if settings.outbox_retention_days > 0 else None,
         )
         intake = IntakeHandler(
             sessions=sessions,

@@ -38,6 +38,9 @@ class Settings(CommonSettings):
     stats_cache_seconds: float = 60.0  # department statistics are served this long before recomputing
     outbox_batch: int = 500
     outbox_idle_s: float = 0.1  # poll interval; commits in this process wake the publisher at once
+    # Published outbox rows older than this are deleted (hourly, by the publisher); the live queue can replay
+    # this far back. 0 keeps them for ever.
+    outbox_retention_days: float = 7
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)

@@ -6,7 +6,8 @@ idempotent by record id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
+from datetime import timedelta
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -18,8 +19,12 @@ from shared.contracts.v1 import utcnow
 from shared.topics import Topics
 
 from .models import OutboxRecord
+from .retention import CHUNK, purge_chunk
+from .signal import OutboxSignal
 
 log = structlog.get_logger(__name__)
+
+PURGE_EVERY_S = 3600.0
 
 
 class OutboxPublisher:
@@ -32,6 +37,7 @@ class OutboxPublisher:
         topics: Topics,
         batch: int = 500,
         idle_s: float = 0.1,
+        retention: timedelta | None = None,
     ) -> None:
         self._engine = engine
         self._sessions = sessions
@@ -39,7 +45,10 @@ class OutboxPublisher:
         self._topics = topics
         self._batch = batch
         self._idle_s = idle_s
-        self.wakeup = asyncio.Event()  # set after a commit so new rows go out without waiting for the poll
+        self._retention = retention
+        self._next_purge = time.monotonic() + PURGE_EVERY_S / 60  # soon after start, then hourly
+        self._purged = 0
+        self.wakeup = OutboxSignal()  # set after a commit so new rows go out without waiting for the poll
         self.is_leader = False
 
     def _physical(self, topic: str) -> str:
@@ -53,6 +62,7 @@ class OutboxPublisher:
     async def _loop(self) -> None:
         backoff = 0.2
         while True:
+            woken = self.wakeup.armed()
             try:
                 sent = await self.publish_once()
                 backoff = 0.2
@@ -64,9 +74,25 @@ class OutboxPublisher:
                 backoff = min(backoff * 2, 10.0)
                 continue
             if sent < self._batch:
-                self.wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=self._idle_s)
+                await self._purge_when_due()
+                await self.wakeup.wait(woken, self._idle_s)
+
+    async def _purge_when_due(self) -> None:
+        """One chunk per publishing round once the backlog is sent, until nothing is left: a first purge of a
+        large table never holds a record back for more than one chunk's delete."""
+        if self._retention is None or time.monotonic() < self._next_purge:
+            return
+        try:
+            deleted = await purge_chunk(self._sessions, before=utcnow() - self._retention)
+        except Exception as exc:  # next hour, then; publishing goes on
+            log.warning("outbox_purge_failed", error=repr(exc))
+            deleted = 0
+        self._purged += deleted
+        if deleted < CHUNK:
+            self._next_purge = time.monotonic() + PURGE_EVERY_S
+            if self._purged:
+                log.info("outbox_purged", deleted=self._purged, retention_days=self._retention.days)
+            self._purged = 0
 
     async def publish_once(self) -> int:
         async with self._sessions() as session:
