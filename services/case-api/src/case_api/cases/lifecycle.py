@@ -74,8 +74,11 @@ MOVES: dict[Action, Move] = {
     # The citizen's own answer resumes the clock by itself (intake); this is for answers that came another way.
     Action.RESUME: Move(frozenset({S.DISPATCHED}), None, EVERYONE, "resumed", needs_reason=True),
 }
-# Which of the two a case can take depends on whether it is waiting, not only on its status.
-_ONLY_WHILE_WAITING, _ONLY_WHILE_NOT = frozenset({Action.RESUME}), frozenset({Action.WAIT_ON_CITIZEN})
+
+
+def _excluded(waiting: bool) -> frozenset[Action]:
+    """Waiting on the citizen decides between wait and resume, whatever the status: the one that does not apply."""
+    return frozenset({Action.WAIT_ON_CITIZEN} if waiting else {Action.RESUME})
 
 
 class IllegalMove(Exception):
@@ -98,7 +101,7 @@ class ReasonRequired(ValueError):
 
 
 def allowed_actions(status: str, role: str, *, waiting: bool = False) -> list[str]:
-    excluded = _ONLY_WHILE_NOT if waiting else _ONLY_WHILE_WAITING
+    excluded = _excluded(waiting)
     return [a.value for a, m in MOVES.items() if status in m.sources and role in m.roles and a not in excluded]
 
 
@@ -142,7 +145,7 @@ def ensure_allowed(case: Case, action: Action, role: str, reason: str | None = N
     if role not in move.roles:
         raise NotPermitted(f"role {role} may not {action}")
     waiting = case.waiting_since is not None
-    if case.status not in move.sources or action in (_ONLY_WHILE_NOT if waiting else _ONLY_WHILE_WAITING):
+    if case.status not in move.sources or action in _excluded(waiting):
         raise IllegalMove(case, action, allowed_actions(case.status, role, waiting=waiting))
     if move.needs_reason and not (reason and reason.strip()):
         raise ReasonRequired(f"{action} needs a reason")

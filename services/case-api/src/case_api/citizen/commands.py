@@ -43,13 +43,13 @@ SYSTEM = User(username="system:citizen", role=Role.ADMIN.value, display_name="sy
 
 
 def _progress_text(history: list[Case], number: str | None) -> str:
+    def lines(cases: list[Case]) -> list[str]:
+        return [PROGRESS_LINE.format(number=c.number, status=public_status(c)) for c in cases]
+
     shown = [c for c in history if c.number == number] if number else history[:5]
-    lines = [PROGRESS_LINE.format(number=c.number, status=public_status(c)) for c in shown]
     if number and not shown:
-        lines = [f"没有找到编号{number}的诉求。您最近的诉求："] + [
-            PROGRESS_LINE.format(number=c.number, status=public_status(c)) for c in history[:5]
-        ]
-    return "\n".join(lines)
+        return "\n".join([f"没有找到编号{number}的诉求。您最近的诉求：", *lines(history[:5])])
+    return "\n".join(lines(shown))
 
 
 async def handle_commands(
