@@ -71,8 +71,11 @@ def url(stack: Stack, service: str) -> str:
     return f"http://127.0.0.1:{next(s.port for s in stack.services if s.name == service)}"
 
 
-async def post_message(client: httpx.AsyncClient, stack: Stack, sender: str, text: str) -> httpx.Response:
-    query, body = push(WECHAT, text_xml(WECHAT, sender=sender, text=text))
+async def post_message(
+    client: httpx.AsyncClient, stack: Stack, sender: str, text: str, *, msg_id: int | None = None
+) -> httpx.Response:
+    """One push; pass the same `msg_id` to retry a push the way WeChat does."""
+    query, body = push(WECHAT, text_xml(WECHAT, sender=sender, text=text, msg_id=msg_id))
     return await client.post(f"{url(stack, 'ingest-wechat')}/webhooks/wechat/city", params=query, content=body)
 
 
