@@ -13,13 +13,16 @@ import httpx
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import func, insert, select
+from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from case_api.db import make_engine
+from case_api.auth.models import Role
+from case_api.db import make_engine, make_sessionmaker
 from case_api.main import create_app
 from case_api.outbox.models import OutboxRecord
-from case_api.queue.live import GRACE_S, LiveCursor
+from case_api.outbox.signal import OutboxSignal
+from case_api.queue.hub import OutboxHub
+from case_api.queue.live import GRACE_S, LiveCursor, seen_by, visible_to
 from case_api.settings import Settings
 from inbox_dev.ports import free_port
 from shared.contracts.v1 import RoutedMessageRecord, utcnow
@@ -59,11 +62,85 @@ async def test_thirty_open_live_queues_leave_the_api_answering(
         assert page.status_code == 200 and page.json()["items"] == []
 
 
-def _event_row(name: str) -> dict[str, object]:
+def _event_row(name: str, department_id: str | None = None) -> dict[str, object]:
     value = json.dumps({"type": "gov.inbox.case.created", "subject": name})
-    return {"topic": CASE_EVENTS, "key": name, "value": value, "case_id": None, "department_id": None} | {
+    return {"topic": CASE_EVENTS, "key": name, "value": value, "case_id": None, "department_id": department_id} | {
         "created_at": utcnow()
     }
+
+
+async def _insert(database_url: str, rows: list[dict[str, object]]) -> None:
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for row in rows:  # one at a time: each takes the next id
+                await conn.execute(insert(OutboxRecord.__table__).values(row))
+    finally:
+        await engine.dispose()
+
+
+async def test_thirty_live_queues_share_one_reader_of_the_outbox(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    """A shift's worth of open queues must not each query the database: one reader per process serves them."""
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url), outbox_idle_s=0.5)
+    outbox_reads = 0
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        nonlocal outbox_reads
+        outbox_reads += statement.lstrip().upper().startswith("SELECT") and "FROM OUTBOX" in statement.upper()
+
+    async with serving(settings) as (client, headers), contextlib.AsyncExitStack() as streams:
+        lives = [
+            _events(await streams.enter_async_context(client.stream("GET", "/api/v1/queue/events", headers=headers)))
+            for _ in range(OPERATORS)
+        ]
+        await asyncio.sleep(1)  # every stream has started from the newest id
+        event.listen(Engine, "before_cursor_execute", count)
+        try:
+            await _insert(database_url, [_event_row("burst pipe")])
+            received = await asyncio.wait_for(asyncio.gather(*(anext(live) for live in lives)), 10)
+            await asyncio.sleep(2)
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+    assert [json.loads(e["data"])["subject"] for e in received] == ["burst pipe"] * OPERATORS
+    # Each stream reading for itself made at least one query per stream per poll (0.5 s): over 120 here.
+    assert outbox_reads < OPERATORS
+
+
+async def test_a_stream_further_back_than_the_hub_holds_reads_the_database_and_then_the_hub(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        hub = OutboxHub(sessions, OutboxSignal(), poll_s=0.1, keep=4)
+        await hub.start()
+        start = hub.floor
+        assert start is not None
+        await _insert(database_url, [_event_row(f"e{i}", "roads" if i % 2 else "water") for i in range(1, 9)])
+        await hub.read()
+        assert hub.floor == start + 4  # holds the newest four only
+
+        # A water handler's screen reconnecting from before all eight: the database first, then the hub.
+        cursor, water = LiveCursor(start), visible_to(Role.HANDLER, "water")
+        assert not hub.serves(cursor)
+        async with sessions() as session:
+            events, _ = await cursor.read(session, water)
+        assert hub.serves(cursor)
+        await _insert(database_url, [_event_row("e9", "roads"), _event_row("e10", "water")])
+        await hub.read()
+        more, _ = hub.take(cursor, seen_by(Role.HANDLER, "water"))
+        assert [json.loads(v)["subject"] for _, _, v in events + more] == ["e2", "e4", "e6", "e8", "e10"]
+
+        # An administrator's screen opened after e6 sees everything after it, from memory alone.
+        admin = LiveCursor(start + 6)
+        assert hub.serves(admin)
+        seen, _ = hub.take(admin, seen_by(Role.ADMIN, None))
+        assert [json.loads(v)["subject"] for _, _, v in seen] == ["e7", "e8", "e9", "e10"]
+        assert hub.take(LiveCursor(start + 6), seen_by(Role.HANDLER, None))[0] == []  # a handler without a department
+    finally:
+        await engine.dispose()
 
 
 async def _events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:

@@ -35,6 +35,7 @@ from .db import database_reachable, make_engine, make_sessionmaker
 from .intake.handlers import IntakeHandler
 from .intake.service import AutoDispatch
 from .outbox.publisher import OutboxPublisher
+from .queue.hub import OutboxHub
 from .queue.router import router as queue_router
 from .replies.receipts import ReceiptHandler
 from .replies.router import router as replies_router
@@ -205,10 +206,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 name="sla-sweeper",
             ),
         ]
+        read_sessions = make_sessionmaker(read_engine)
+        # Read-only sessions: on SQLite the others begin IMMEDIATE and would queue each read behind intake's writes.
+        hub = OutboxHub(read_sessions, publisher.wakeup, poll_s=settings.outbox_idle_s)
+        tasks.append(asyncio.create_task(hub.run(), name="live-hub"))
         for task in tasks:
             _supervise(task)
         app.state.engine, app.state.sessions, app.state.producer = engine, sessions, producer
-        app.state.read_sessions = make_sessionmaker(read_engine)
+        app.state.read_sessions, app.state.live_hub = read_sessions, hub
         app.state.tasks, app.state.outbox_publisher, app.state.deadline_policy = tasks, publisher, policy
         app.state.notices = notices
         log.info("started", database=engine.url.render_as_string(hide_password=True), topic=topics.inbox_routed)

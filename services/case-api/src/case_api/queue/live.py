@@ -11,6 +11,7 @@ again for a grace period; a transaction either commits within it or rolled back,
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, case, false, or_, select
@@ -26,11 +27,21 @@ GRACE_S = 30.0  # far longer than any transaction that writes to the outbox (a 5
 MAX_GAPS = 5_000
 PAGE = 200
 
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An outbox row as the live hub holds it: only case events keep their value."""
+
+    department_id: str | None
+    value: str | None
+
+
+Sees = Callable[[Held], bool]
 Row = tuple[int, str | None]  # an outbox id and its value, None when the caller may not see it
 Event = tuple[int, int, str]  # resume id, outbox id, value
 
 
-def _ranges(ids: list[int]) -> list[tuple[int, int]]:
+def ranges(ids: list[int]) -> list[tuple[int, int]]:
     """Sorted ids as runs of consecutive ids: the gaps are asked for with a few BETWEENs, not thousands of ids."""
     runs: list[tuple[int, int]] = []
     for i in ids:
@@ -101,7 +112,7 @@ class LiveCursor:
         columns = select(OutboxRecord.id, case((visible, OutboxRecord.value), else_=None))
         late: list[Row] = []
         if self.gaps:
-            runs = [OutboxRecord.id.between(lo, hi) for lo, hi in _ranges(sorted(self.gaps))]
+            runs = [OutboxRecord.id.between(lo, hi) for lo, hi in ranges(sorted(self.gaps))]
             late = [(i, v) for i, v in await session.execute(columns.where(or_(*runs)).order_by(OutboxRecord.id))]
         query = columns.where(OutboxRecord.id > self.last).order_by(OutboxRecord.id).limit(PAGE)
         new = [(i, v) for i, v in await session.execute(query)]
@@ -116,3 +127,12 @@ def visible_to(role: str, department_id: str | None) -> ColumnElement[bool]:
     if department_id is None:
         return false()
     return and_(condition, OutboxRecord.department_id == department_id)
+
+
+def seen_by(role: str, department_id: str | None) -> Sees:
+    """`visible_to` for rows the hub holds (case events only, which are the rows that keep a value)."""
+    if role != Role.HANDLER:
+        return lambda row: True
+    if department_id is None:
+        return lambda row: False
+    return lambda row: row.department_id == department_id

@@ -23,7 +23,8 @@ from case_api.deps import SessionDep
 from case_api.outbox.models import OutboxRecord
 from shared.contracts.v1 import Channel, utcnow
 
-from .live import LiveCursor, visible_to
+from .hub import HUB_WAIT_S
+from .live import LiveCursor, seen_by, visible_to
 
 router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
 
@@ -136,25 +137,26 @@ async def events(
     await session.close()
     header = request.headers.get("last-event-id")
     start = last_event_id if last_event_id is not None else int(header) if header and header.isdigit() else None
-    poll_s = request.app.state.settings.outbox_idle_s
-
-    visible = visible_to(user.role, user.department_id)
+    visible, sees = visible_to(user.role, user.department_id), seen_by(user.role, user.department_id)
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
-        # Read-only sessions: on SQLite the others begin IMMEDIATE and would queue each poll behind intake's writes.
-        sessions, signal = request.app.state.read_sessions, request.app.state.outbox_publisher.wakeup
+        # Read-only sessions: on SQLite the others begin IMMEDIATE and would queue each read behind intake's writes.
+        sessions, hub = request.app.state.read_sessions, request.app.state.live_hub
         async with sessions() as session:
             # A fresh subscriber starts from now, not from the beginning of history.
             first = start if start is not None else (await session.scalar(select(func.max(OutboxRecord.id)))) or 0
             cursor = LiveCursor(first)
             await cursor.mark_uncommitted(session)
         while not await request.is_disconnected():
-            woken = signal.armed()
-            async with sessions() as session:
-                events, more = await cursor.read(session, visible)
+            woken = hub.changed.armed()
+            if hub.serves(cursor):  # the usual case: no query of its own
+                events, more = hub.take(cursor, sees)
+            else:  # further back than the hub holds (a reconnect after a while): the database, until caught up
+                async with sessions() as session:
+                    events, more = await cursor.read(session, visible)
             for resume, _, value in events:
                 yield {"id": str(resume), "event": json.loads(value)["type"], "data": value}
-            if not more:  # this process's commits wake the stream at once; other replicas' are polled for
-                await signal.wait(woken, max(poll_s, 0.05))
+            if not more:  # the hub wakes every stream when it holds new rows
+                await hub.changed.wait(woken, HUB_WAIT_S)
 
     return EventSourceResponse(stream(), ping=15)
