@@ -142,6 +142,40 @@ async def test_confirm_reply_deliver_close_with_events_in_order(api: Api) -> Non
     assert audit[1]["before"]["status"] == "new" and audit[1]["after"]["status"] == "accepted"
 
 
+async def test_a_failed_delivery_shows_the_platforms_code_however_long(api: Api) -> None:
+    """Alipay's sub_codes can be long; the operator must still see the reply failed, and why."""
+    [case_id] = await api.seed(routed("m1", text="路灯不亮"))
+    operator = await api.as_user("op1", "operator")
+    await api.act(case_id, "confirm", headers=operator)
+    replied = await api.act(case_id, "reply", {"text": "您好，已安排维修。"}, headers=operator)
+    [reply] = replied.json()["replies"]
+    code = "isv.invalid-signature-type-or-not-config.app-public-key-missing"  # 63 characters
+    receipt = DeliveryReceipt(
+        reply_id=reply["id"],
+        case_id=case_id,
+        channel=Channel.ALIPAY,
+        account_id="city-alipay",
+        status=DeliveryStatus.FAILED,
+        attempts=1,
+        platform_code=code,
+        reason="the platform refused the message",
+        finished_at=utcnow(),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=api.kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        record = DeliveryReceiptRecord.wrap(receipt, source="ingest-alipay")
+        await producer.send_and_wait(api.kafka.topics.outbound_receipts, record.to_bytes(), key=b"k")
+    finally:
+        await producer.stop()
+    for _ in range(100):
+        shown = (await api.client.get(f"/api/v1/cases/{case_id}")).json()["replies"][0]
+        if shown["status"] != "queued":
+            break
+        await asyncio.sleep(0.1)
+    assert (shown["status"], shown["platform_code"]) == ("failed", code)
+
+
 async def test_an_illegal_move_is_409_with_the_state_and_what_is_allowed(api: Api) -> None:
     [case_id] = await api.seed(routed("m1"))
     response = await api.act(case_id, "close")

@@ -31,7 +31,7 @@ class Reply(Base):
     promised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     status: Mapped[str] = mapped_column(String(16), default=ReplyStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    platform_code: Mapped[str | None] = mapped_column(String(32))
+    platform_code: Mapped[str | None] = mapped_column(Text)  # platforms' codes have no stated bound
     reason: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
