@@ -21,7 +21,7 @@ from case_api.outbox.models import OutboxRecord
 from case_api.outbox.signal import OutboxSignal
 from shared.topics import CASE_EVENTS
 
-from .live import PAGE, Event, Held, LiveCursor, Sees, ranges
+from .live import PAGE, Event, Held, LiveCursor, Sees, frame, ranges
 
 log = structlog.get_logger(__name__)
 
@@ -86,8 +86,8 @@ class OutboxHub:
                     columns.where(OutboxRecord.id > self._cursor.last).order_by(OutboxRecord.id).limit(HUB_PAGE)
                 )
             )
-        found = {row_id: Held(department, value) for row_id, department, value in [*late, *new]}
-        accepted = self._cursor.advance([(i, "") for i, _, _ in late], [(i, "") for i, _, _ in new])
+        found = {i: Held(department, frame(v) if v is not None else None) for i, department, v in [*late, *new]}
+        accepted = self._cursor.advance([(i, b"") for i, _, _ in late], [(i, b"") for i, _, _ in new])
         for _, row_id, _ in accepted:
             self._hold(row_id, found[row_id])
         self._trim()
@@ -107,7 +107,8 @@ class OutboxHub:
         if drop > 0:
             for row_id in self._ids[:drop]:
                 del self._rows[row_id]
-            self.floor = self._ids[drop - 1]
+            # max: a late row below the floor (awaited since the start) must not lower it
+            self.floor = max(self.floor or 0, self._ids[drop - 1])
             del self._ids[:drop]
 
     def serves(self, cursor: LiveCursor) -> bool:
@@ -118,9 +119,9 @@ class OutboxHub:
     def take(self, cursor: LiveCursor, sees: Sees) -> tuple[list[Event], bool]:
         """Like `LiveCursor.read`, from memory: (events to send, whether there may be more right away)."""
 
-        def shown(row_id: int) -> str | None:
+        def shown(row_id: int) -> bytes | None:
             row = self._rows[row_id]
-            return row.value if row.value is not None and sees(row) else None
+            return row.frame if row.frame is not None and sees(row) else None
 
         late = [(g, shown(g)) for g in sorted(cursor.gaps) if g in self._rows]
         start = bisect.bisect_right(self._ids, cursor.last)

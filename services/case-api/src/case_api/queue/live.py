@@ -10,6 +10,7 @@ again for a grace period; a transaction either commits within it or rolled back,
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,15 +31,28 @@ PAGE = 200
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """An outbox row as the live hub holds it: only case events keep their value."""
+    """An outbox row as the live hub holds it: only case events keep their frame."""
 
     department_id: str | None
-    value: str | None
+    frame: bytes | None
 
 
 Sees = Callable[[Held], bool]
-Row = tuple[int, str | None]  # an outbox id and its value, None when the caller may not see it
-Event = tuple[int, int, str]  # resume id, outbox id, value
+Row = tuple[int, bytes | None]  # an outbox id and its event's frame, None when the caller may not see it
+Event = tuple[int, int, bytes]  # resume id, outbox id, frame
+
+
+def frame(value: str) -> bytes:
+    """A case event as a server-sent event without its id (which is per stream): encoded once per event, not
+    once per stream, and sent in one write with the others of its read (100 operators' screens at 200
+    messages/s are some 60,000 events a second)."""
+    data = "".join(f"data: {line}\n" for line in value.splitlines())
+    return f"event: {json.loads(value)['type']}\n{data}\n".encode()
+
+
+def frames(events: list[Event]) -> bytes:
+    """Events as one chunk of the stream, each with the id a reconnect resumes from."""
+    return b"".join(b"id: %d\n%s" % (resume, event) for resume, _, event in events)
 
 
 def ranges(ids: list[int]) -> list[tuple[int, int]]:
@@ -63,11 +77,11 @@ class LiveCursor:
 
     def advance(self, late: list[Row], new: list[Row]) -> list[Event]:
         """Take the rows read for the gaps (`late`) and after `last` (`new`, in id order); return what to send
-        as (resume id, outbox id, value). The resume id is what a reconnecting client must send back
+        as (resume id, outbox id, frame). The resume id is what a reconnecting client must send back
         (Last-Event-ID) to miss nothing: below every gap still waited for, so a reconnect asks for them again
         (and may see a few events twice, which a screen shows once by case and version).
 
-        A row's value is None when the caller may not see it: it still moves the cursor (it is no gap)."""
+        A row's frame is None when the caller may not see it: it still moves the cursor (it is no gap)."""
         now = time.monotonic()
         sent: list[tuple[int, str]] = []
         for row_id, value in late:
@@ -113,9 +127,10 @@ class LiveCursor:
         late: list[Row] = []
         if self.gaps:
             runs = [OutboxRecord.id.between(lo, hi) for lo, hi in ranges(sorted(self.gaps))]
-            late = [(i, v) for i, v in await session.execute(columns.where(or_(*runs)).order_by(OutboxRecord.id))]
+            rows = await session.execute(columns.where(or_(*runs)).order_by(OutboxRecord.id))
+            late = [(i, frame(v) if v is not None else None) for i, v in rows]
         query = columns.where(OutboxRecord.id > self.last).order_by(OutboxRecord.id).limit(PAGE)
-        new = [(i, v) for i, v in await session.execute(query)]
+        new = [(i, frame(v) if v is not None else None) for i, v in await session.execute(query)]
         return self.advance(late, new), len(new) == PAGE
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -24,7 +23,7 @@ from case_api.outbox.models import OutboxRecord
 from shared.contracts.v1 import Channel, utcnow
 
 from .hub import HUB_WAIT_S
-from .live import LiveCursor, seen_by, visible_to
+from .live import LiveCursor, frames, seen_by, visible_to
 
 router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
 
@@ -139,7 +138,7 @@ async def events(
     start = last_event_id if last_event_id is not None else int(header) if header and header.isdigit() else None
     visible, sees = visible_to(user.role, user.department_id), seen_by(user.role, user.department_id)
 
-    async def stream() -> AsyncIterator[dict[str, Any]]:
+    async def stream() -> AsyncIterator[bytes]:
         # Read-only sessions: on SQLite the others begin IMMEDIATE and would queue each read behind intake's writes.
         sessions, hub = request.app.state.read_sessions, request.app.state.live_hub
         async with sessions() as session:
@@ -154,8 +153,8 @@ async def events(
             else:  # further back than the hub holds (a reconnect after a while): the database, until caught up
                 async with sessions() as session:
                     events, more = await cursor.read(session, visible)
-            for resume, _, value in events:
-                yield {"id": str(resume), "event": json.loads(value)["type"], "data": value}
+            if events:
+                yield frames(events)  # bytes go out as they are: one write for the whole read
             if not more:  # the hub wakes every stream when it holds new rows
                 await hub.changed.wait(woken, HUB_WAIT_S)
 
