@@ -274,3 +274,15 @@ def test_a_late_row_below_the_hubs_floor_never_lowers_it() -> None:
         hub._trim()
     assert hub.floor == 100
     assert not hub.serves(LiveCursor(97))
+
+
+def test_the_hub_opens_a_stream_where_it_can_tell_what_is_missing() -> None:
+    hub = OutboxHub(None, OutboxSignal(), poll_s=0.1)  # type: ignore[arg-type]  (no reads here)
+    assert hub.open(None) is None  # not started: the stream asks the database
+    hub.floor, hub._cursor = 100, LiveCursor(110, {105: time.monotonic(), 108: time.monotonic()})
+    fresh = hub.open(None)
+    assert fresh is not None and fresh.last == 110 and sorted(fresh.gaps) == [105, 108]
+    resumed = hub.open(106)  # a reconnect: 105 is still awaited, 108 comes as a new row
+    assert resumed is not None and resumed.last == 106 and sorted(resumed.gaps) == [105]
+    assert hub.open(99) is None  # further back than the hub holds
+    assert hub.open(111) is None  # past what the hub has read

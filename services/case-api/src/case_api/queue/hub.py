@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import time
 
 import structlog
 from sqlalchemy import case, or_, select
@@ -110,6 +111,17 @@ class OutboxHub:
             # max: a late row below the floor (awaited since the start) must not lower it
             self.floor = max(self.floor or 0, self._ids[drop - 1])
             del self._ids[:drop]
+
+    def open(self, start: int | None) -> LiveCursor | None:
+        """A new stream's cursor from what the hub knows, without a query: from its newest row, or from `start`
+        (a reconnect's Last-Event-ID) when that is within what it holds. Ids up to there that are not committed
+        yet are the hub's own gaps. None when the hub cannot tell: the stream asks the database."""
+        floor, last = self.floor, self._cursor.last
+        start = last if start is None else start
+        if floor is None or not floor <= start <= last:
+            return None
+        now = time.monotonic()
+        return LiveCursor(start, {g: now for g in self._cursor.gaps if g <= start})
 
     def serves(self, cursor: LiveCursor) -> bool:
         """Whether everything this stream still needs is, or will be, held here."""

@@ -141,11 +141,14 @@ async def events(
     async def stream() -> AsyncIterator[bytes]:
         # Read-only sessions: on SQLite the others begin IMMEDIATE and would queue each read behind intake's writes.
         sessions, hub = request.app.state.read_sessions, request.app.state.live_hub
-        async with sessions() as session:
-            # A fresh subscriber starts from now, not from the beginning of history.
-            first = start if start is not None else (await session.scalar(select(func.max(OutboxRecord.id)))) or 0
-            cursor = LiveCursor(first)
-            await cursor.mark_uncommitted(session)
+        # A fresh subscriber starts from now, not from the beginning of history. The hub knows where "now" is
+        # (a hundred screens reconnecting after a restart need not each ask the database).
+        cursor = hub.open(start)
+        if cursor is None:
+            async with sessions() as session:
+                first = start if start is not None else (await session.scalar(select(func.max(OutboxRecord.id)))) or 0
+                cursor = LiveCursor(first)
+                await cursor.mark_uncommitted(session)
         while not await request.is_disconnected():
             woken = hub.changed.armed()
             if hub.serves(cursor):  # the usual case: no query of its own
