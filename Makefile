@@ -48,6 +48,7 @@ bench-smoke: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: install

@@ -133,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         sections = {f["section"]: p["figures"] for p in parts for f in p["figures"]}
         ordered = list(dict.fromkeys(f["section"] for p in parts for f in p["figures"]))
         chosen = [f for section in ordered for f in sections[section] if f["section"] == section]
-        figures = [Figure(**{**f, "target": Target(**f["target"]) if f["target"] else None}) for f in chosen]
+        rendered = [Figure(**{**f, "target": Target(**f["target"]) if f["target"] else None}) for f in chosen]
         output.write_text(
             report(
-                figures,
+                rendered,
                 info=saved["machine"],
                 command=saved.get("command", "python -m benchmarks.run"),
                 elapsed=saved.get("elapsed_s", 0.0),

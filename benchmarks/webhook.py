@@ -46,7 +46,7 @@ def loadgen(port: int, *, rate: float, duration: float, warmup: float) -> dict[s
     command += ["--duration", str(duration), "--warmup", str(warmup), "--connections", str(CONNECTIONS)]
     command += ["--token", WECHAT_TOKEN, "--app-id", WECHAT_APP_ID]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True, timeout=duration + 120)
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return json.loads(done.stdout)
 
 
 def wrk(port: int, *, duration: float) -> dict[str, float]:

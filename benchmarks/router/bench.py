@@ -58,7 +58,8 @@ def cross_validate(name: str, data: Labelled, folds: int, options: TrainingOptio
         predicted += [p.label for p in predictions]
         confidence += [p.confidence for p in predictions]
     result = evaluate(truth, predicted, confidence)
-    summary = {"task": name, "messages": len(data), "labels": len(set(data.labels)), **result.summary()}
+    summary: dict[str, object] = {"task": name, "messages": len(data), "labels": len(set(data.labels))}
+    summary |= result.summary()
     summary["train_s_per_fold"] = round((time.perf_counter() - started) / folds, 1)
     print(summary, flush=True)
     return summary

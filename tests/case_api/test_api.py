@@ -28,19 +28,19 @@ async def client(database_url: str, kafka_settings: KafkaSettings) -> AsyncItera
         yield c
 
 
-async def seed(database_url: str, batch: list) -> None:  # type: ignore[type-arg]
+async def seed(database_url: str, batch: list) -> None:
     engine = make_engine(database_url)
     async with make_sessionmaker(engine)() as session, session.begin():
         await intake_batch(session, batch, tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)
     await engine.dispose()
 
 
-async def wait_for_total(client: httpx.AsyncClient, total: int, timeout: float = 10.0) -> dict:  # type: ignore[type-arg]
+async def wait_for_total(client: httpx.AsyncClient, total: int, timeout: float = 10.0) -> dict:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         body = (await client.get("/api/v1/cases")).json()
         if body["total"] >= total or asyncio.get_running_loop().time() > deadline:
-            return body  # type: ignore[no-any-return]
+            return body
         await asyncio.sleep(0.1)
 
 

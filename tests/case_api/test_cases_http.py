@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -52,7 +53,7 @@ class Api:
         page = (await self.client.get("/api/v1/cases", params={"limit": 200})).json()
         return [c["id"] for c in sorted(page["items"], key=lambda c: c["number"])]
 
-    async def act(self, case_id: str, action: str, body: dict | None = None, headers: dict | None = None):  # type: ignore[no-untyped-def,type-arg]
+    async def act(self, case_id: str, action: str, body: dict | None = None, headers: dict | None = None):
         return await self.client.post(f"/api/v1/cases/{case_id}/{action}", json=body or {}, headers=headers)
 
     async def events(self, expect: int) -> list[CaseEvent]:
@@ -152,7 +153,7 @@ async def test_a_failed_delivery_shows_the_platforms_code_however_long(api: Api)
     code = "isv.invalid-signature-type-or-not-config.app-public-key-missing"  # 63 characters
     receipt = DeliveryReceipt(
         reply_id=reply["id"],
-        case_id=case_id,
+        case_id=UUID(case_id),
         channel=Channel.ALIPAY,
         account_id="city-alipay",
         status=DeliveryStatus.FAILED,
@@ -282,7 +283,7 @@ async def test_each_role_sees_its_own_queue(api: Api) -> None:
     health = await api.as_user("hx", "handler", "health")
     supervisor = await api.as_user("sup", "supervisor")
 
-    def ids(page: dict) -> set[str]:  # type: ignore[type-arg]
+    def ids(page: dict) -> set[str]:
         return {item["id"] for item in page["items"]}
 
     assert ids((await api.client.get("/api/v1/queue", headers=operator)).json()) == {a, c}

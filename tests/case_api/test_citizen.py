@@ -16,20 +16,20 @@ from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
 from case_api.replies.models import Reply
 from shared.accounts import load_accounts
-from shared.contracts.v1 import utcnow
+from shared.contracts.v1 import RoutedMessage, utcnow
 from tests.case_api.factories import POLICY, routed
 
 Sessions = async_sessionmaker[AsyncSession]
 NOTICES = Notices()
 
 
-async def intake(sessions: Sessions, *items: object, notices: Notices = NOTICES) -> None:
+async def intake(sessions: Sessions, *items: RoutedMessage, notices: Notices = NOTICES) -> None:
     async with sessions() as session, session.begin():
         await intake_batch(
             session,
             list(items),
             tz=ZoneInfo("Asia/Shanghai"),
-            policy=POLICY,  # type: ignore[arg-type]
+            policy=POLICY,
             notices=notices,
         )
 
@@ -39,7 +39,7 @@ async def cases(sessions: Sessions) -> list[Case]:
         return list((await session.scalars(select(Case).order_by(Case.number))).all())
 
 
-async def commands(sessions: Sessions) -> list[dict]:  # type: ignore[type-arg]
+async def commands(sessions: Sessions) -> list[dict]:
     async with sessions() as session:
         rows = (
             await session.scalars(

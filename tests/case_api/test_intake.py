@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -20,7 +21,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def intake(sessions: Sessions, batch: list) -> object:  # type: ignore[type-arg]
+async def intake(sessions: Sessions, batch: list) -> object:
     async with sessions() as session, session.begin():
         return await intake_batch(session, batch, tz=TZ, policy=POLICY)
 
@@ -78,8 +79,9 @@ async def test_one_batch_mixes_returning_and_new_citizens_across_accounts(sessio
     await intake(
         sessions, [routed("m1", sender="a"), routed("m2", sender="w", channel=Channel.WEIBO, account="city-weibo")]
     )
+    seen = select(Contact.sender_id, Contact.last_seen_at)
     async with sessions() as session:
-        before = dict((await session.execute(select(Contact.sender_id, Contact.last_seen_at))).all())
+        before: dict[str, datetime] = dict((await session.execute(seen)).all())
     await intake(
         sessions,
         [
@@ -93,7 +95,7 @@ async def test_one_batch_mixes_returning_and_new_citizens_across_accounts(sessio
     assert sorted(c.message_count for c in await cases(sessions)) == [1, 1, 2, 2]
     assert await count(sessions, Contact) == 4
     async with sessions() as session:
-        after = dict((await session.execute(select(Contact.sender_id, Contact.last_seen_at))).all())
+        after: dict[str, datetime] = dict((await session.execute(seen)).all())
     assert after["a"] > before["a"] and after["w"] > before["w"]  # seen again
 
 

@@ -267,7 +267,7 @@ def test_the_cursor_sends_each_event_once_and_gives_up_on_rolled_back_ids(monkey
 def test_a_late_row_below_the_hubs_floor_never_lowers_it() -> None:
     """The hub holds everything above 100. Row 95, awaited since it started, commits late and is let go in its
     turn: a stream that has seen only up to 97 must still read the database (98-100 are not held)."""
-    hub = OutboxHub(None, OutboxSignal(), poll_s=0.1, keep=2)  # type: ignore[arg-type]  (no reads here)
+    hub = OutboxHub(None, OutboxSignal(), poll_s=0.1, keep=2)  # type: ignore[arg-type]  # no reads here
     hub.floor = 100
     for row_id in (101, 102, 95):
         hub._hold(row_id, Held(None, b"event: x\ndata: {}\n\n"))
@@ -277,7 +277,7 @@ def test_a_late_row_below_the_hubs_floor_never_lowers_it() -> None:
 
 
 def test_the_hub_opens_a_stream_where_it_can_tell_what_is_missing() -> None:
-    hub = OutboxHub(None, OutboxSignal(), poll_s=0.1)  # type: ignore[arg-type]  (no reads here)
+    hub = OutboxHub(None, OutboxSignal(), poll_s=0.1)  # type: ignore[arg-type]  # no reads here
     assert hub.open(None) is None  # not started: the stream asks the database
     hub.floor, hub._cursor = 100, LiveCursor(110, {105: time.monotonic(), 108: time.monotonic()})
     fresh = hub.open(None)

@@ -24,7 +24,7 @@ async def find_case(
         page = (await client.get(f"{running.url('case-api')}/api/v1/cases", params={"limit": 200})).json()
         for item in page["items"]:
             if item["subject"] == text:
-                return item  # type: ignore[no-any-return]
+                return item
         await asyncio.sleep(0.1)
     return None
 

@@ -15,7 +15,7 @@ HEAD = (
 )
 
 
-def parse(body: str):  # type: ignore[no-untyped-def]
+def parse(body: str):
     return to_inbound(parse_xml(body), account_id="city", raw=body, received_at=NOW)
 
 
@@ -67,7 +67,7 @@ def test_location() -> None:
         "<Scale>15</Scale><Label><![CDATA[成都市锦江区]]></Label><MsgId>4</MsgId></xml>"
     )
     assert m.kind is MessageKind.LOCATION
-    assert (m.location.lat, m.location.lng, m.location.label) == (30.657, 104.066, "成都市锦江区")  # type: ignore[union-attr]
+    assert (m.location.lat, m.location.lng, m.location.label) == (30.657, 104.066, "成都市锦江区")
 
 
 def test_link() -> None:
@@ -85,10 +85,10 @@ def test_events_are_recorded_with_a_sender_and_time_dedupe_key(event: str) -> No
     extra = "<Latitude>30.1</Latitude><Longitude>104.2</Longitude>" if event == "LOCATION" else ""
     m = parse(HEAD + f"<MsgType>event</MsgType><Event>{event}</Event><EventKey>menu_1</EventKey>{extra}</xml>")
     assert m.kind is MessageKind.EVENT and not m.is_citizen_message
-    assert m.event.name == event.lower()  # type: ignore[union-attr]
+    assert m.event.name == event.lower()
     assert m.platform_message_id.startswith("oFTYt0l9wQDDhwmx1js_d1T6zZkw:1530689641")
     if event == "LOCATION":
-        assert m.location.lat == 30.1  # type: ignore[union-attr]
+        assert m.location.lat == 30.1
 
 
 def test_msg_type_is_compared_case_insensitively() -> None:
@@ -98,7 +98,7 @@ def test_msg_type_is_compared_case_insensitively() -> None:
 def test_unknown_types_are_acknowledged_as_events() -> None:
     m = parse(HEAD + "<MsgType>miniprogrampage</MsgType><MsgId>7</MsgId></xml>")
     assert m.kind is MessageKind.EVENT
-    assert m.event.name == "unknown:miniprogrampage"  # type: ignore[union-attr]
+    assert m.event.name == "unknown:miniprogrampage"
 
 
 @pytest.mark.parametrize(

@@ -139,7 +139,7 @@ async def test_platform_errors_map_to_the_hierarchy(
     def handler(request: httpx.Request) -> httpx.Response:
         if isinstance(body, dict):
             return httpx.Response(status, json=body)
-        return httpx.Response(status, text=body or "")
+        return httpx.Response(status, text=str(body or ""))
 
     with pytest.raises(error) as caught:
         await send(handler)

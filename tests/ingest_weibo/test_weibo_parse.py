@@ -157,8 +157,8 @@ def test_missing_text_and_data_are_empty() -> None:
         (push("text", created_at="Mon Jul 16 18:09:20 CST 2012"), "created_at"),
         (push("text", created_at=10**20), "created_at"),
         (push("text", created_at=None), "created_at"),
-        (push("text", text=["堵车"]), "text is not a string"),
-        (push("text", data=["堵车"]), "data is not a JSON object"),
+        (push("text", text=["堵车"]), "text is not a string"),  # type: ignore[arg-type]
+        (push("text", data=["堵车"]), "data is not a JSON object"),  # type: ignore[arg-type]
         (push("position", data={"longitude": 114.3}), "position without latitude"),
         (push("position", data={"longitude": 114.3, "latitude": 200}), "not valid coordinates"),
     ],

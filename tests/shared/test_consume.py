@@ -175,7 +175,7 @@ async def test_a_stop_that_arrives_as_a_commit_completes_still_stops_the_loop(ka
     async def handle(records: list[ConsumerRecord[Any, Any]]) -> None:
         pass
 
-    consumer.commit = commit  # type: ignore[method-assign]
+    consumer.commit = commit
     await consumer.start()
     task = asyncio.create_task(consume_batches(consumer, handle, settings=kafka_settings))
     try:

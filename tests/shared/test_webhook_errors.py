@@ -46,7 +46,7 @@ async def test_weibo_bad_requests(kafka_settings: KafkaSettings, tmp_path: Path)
 
 
 @pytest.fixture
-def alipay_keys(tmp_path: Path) -> tuple[Path, object]:
+def alipay_keys(tmp_path: Path) -> tuple[Path, rsa.RSAPrivateKey]:
     platform = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     app = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (tmp_path / "app.pem").write_bytes(
@@ -63,7 +63,7 @@ def alipay_keys(tmp_path: Path) -> tuple[Path, object]:
     return accounts, platform
 
 
-async def test_alipay_bad_requests(kafka_settings: KafkaSettings, alipay_keys: tuple[Path, object]) -> None:
+async def test_alipay_bad_requests(kafka_settings: KafkaSettings, alipay_keys: tuple[Path, rsa.RSAPrivateKey]) -> None:
     accounts, platform = alipay_keys
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     biz = alipay.text_biz_content(
@@ -84,6 +84,6 @@ async def test_alipay_bad_requests(kafka_settings: KafkaSettings, alipay_keys: t
             ("/webhooks/alipay/city", b"a=" + b"b" * 5000, 413, "limit"),
         ]
         for path, body, status, reason in cases:
-            response = await client.post(path, content=body, headers=form)  # type: ignore[arg-type]
+            response = await client.post(path, content=body, headers=form)
             assert (response.status_code, reason in response.text) == (status, True), (path, response.text)
     assert await nothing_produced(kafka_settings)

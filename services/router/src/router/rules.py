@@ -43,10 +43,10 @@ class RuleEngine:
 
     def decide(self, text: str) -> RoutingDecision:
         scored: list[tuple[int, str, list[str]]] = []
-        for category in self._categories:
-            matched = [m.group(0) for m in category.regex.finditer(text)]
+        for compiled in self._categories:
+            matched = [m.group(0) for m in compiled.regex.finditer(text)]
             if matched:
-                scored.append((sum(len(m) for m in matched), category.id, matched))
+                scored.append((sum(len(m) for m in matched), compiled.id, matched))
         if not scored:
             return RoutingDecision(
                 request_type=self.request_type(text),

@@ -158,7 +158,7 @@ async def run_action(request: Request, session: SessionDep, user: User, case_id:
 
 
 def _action(path: str, summary: str) -> Callable[..., object]:
-    return router.post(f"/{{case_id}}/{path}", response_model=CaseDetail, responses=_ERRORS, summary=summary)  # type: ignore[return-value]
+    return router.post(f"/{{case_id}}/{path}", response_model=CaseDetail, responses=_ERRORS, summary=summary)
 
 
 @_action("accept", "Accept a new case")

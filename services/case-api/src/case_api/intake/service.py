@@ -235,9 +235,9 @@ async def intake_batch(
     if not fresh:
         return result
 
-    contact_ids, created = await _contacts(session, fresh, now)
+    contact_ids, new_contacts = await _contacts(session, fresh, now)
     # Follow-ups attach to the contact's open case (one open case per contact); a contact created just now has none.
-    known = set(contact_ids.values()) - created
+    known = set(contact_ids.values()) - new_contacts
     open_case: dict[uuid.UUID, uuid.UUID] = {}
     if known:
         open_rows = await session.execute(
@@ -361,7 +361,7 @@ async def intake_batch(
         numbers = await reserve_numbers(session, len(new_cases), now=now, tz=tz)
         for row, number in zip(new_cases, numbers, strict=True):
             row["number"] = number
-            count, last = touched.pop(row["id"])  # type: ignore[arg-type,call-overload]
+            count, last = touched.pop(row["id"])  # type: ignore[call-overload]
             row["message_count"], row["last_message_at"] = count, last
             case = _draft(row)
             auto = case.id in auto_dispatched

@@ -87,7 +87,7 @@ class LiveCursor:
 
         A row's frame is None when the caller may not see it: it still moves the cursor (it is no gap)."""
         now = time.monotonic()
-        sent: list[tuple[int, str]] = []
+        sent: list[tuple[int, bytes]] = []
         for row_id, value in late:
             if self.gaps.pop(row_id, None) is not None and value is not None:
                 sent.append((row_id, value))

@@ -74,7 +74,7 @@ async def build_report(session: AsyncSession, *, kind: str, day: date, tz: ZoneI
     slowest = sorted(
         (s for s in stats if s["first_response_minutes_median"] is not None),
         key=lambda s: -float(s["first_response_minutes_median"]),
-    )[:5]  # type: ignore[arg-type]
+    )[:5]
 
     def named(counter: Counter[str], names: dict[str, str]) -> list[dict[str, Any]]:
         return [{"id": k, "name": names.get(k, k), "count": v} for k, v in counter.most_common()]

@@ -7,6 +7,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Float, and_, case, cast, extract, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +35,7 @@ class DepartmentStats:
     rating_count: int = 0
     rating_sum: int = 0
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         median, p90 = self.first_response_median, self.first_response_p90
         return {
             "department_id": self.department_id,
@@ -53,6 +54,15 @@ class DepartmentStats:
             "satisfaction": round(self.rating_sum / self.rating_count, 2) if self.rating_count else None,
             "ratings": self.rating_count,
         }
+
+    def rank_key(self) -> tuple[float, float, int, str]:
+        """Ranking: on-time first response, then closure rate, then volume; departments without data last."""
+        return (
+            -(_rate(self.first_response_on_time, self.first_response_due) or -1),
+            -(_rate(self.closed, self.received) or -1),
+            -self.received,
+            self.department_id,
+        )
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -100,7 +110,7 @@ async def _first_response_minutes(
 
 async def department_stats(
     session: AsyncSession, *, start: datetime, end: datetime, now: datetime, department_id: str | None = None
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """Cases received in [start, end) counted for the department that holds them (lead), ranked best first.
 
     Aggregated in the database: a month of a large city is ~100,000 cases, which took seconds to load as
@@ -158,6 +168,7 @@ async def department_stats(
         rated,
         rating_sum,
     ) in totals:
+        assert dept is not None  # cases without a department are not counted (the where clause)
         s = bucket(dept)
         s.received, s.closed, s.reopened, s.overdue_now = received, closed, reopened, overdue
         s.first_response_due, s.first_response_on_time = fr_due, fr_on_time
@@ -175,20 +186,12 @@ async def department_stats(
         out = out.where(CaseTransfer.from_department_id == department_id)
         into = into.where(CaseTransfer.to_department_id == department_id)
     for dept, n in await session.execute(out.group_by(CaseTransfer.from_department_id)):
+        assert dept is not None  # the query leaves out transfers from no department
         bucket(dept).transfers_out += n
     for dept, n in await session.execute(into.group_by(CaseTransfer.to_department_id)):
         bucket(dept).transfers_in += n
 
-    rows = [s.as_dict() for s in stats.values()]
-    # Ranking: on-time first response, then closure rate, then volume; departments without data last.
-    rows.sort(
-        key=lambda r: (
-            -(r["first_response_on_time_rate"] or -1),
-            -(r["closure_rate"] or -1),  # type: ignore[operator]
-            -int(r["received"]),
-            str(r["department_id"]),
-        )
-    )  # type: ignore[call-overload]
+    rows = [s.as_dict() for s in sorted(stats.values(), key=DepartmentStats.rank_key)]
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
