@@ -68,11 +68,11 @@ class InboundPublisher:
             log.info("duplicate_ignored", dedupe_key=message.dedupe_key)
             return False
         record = InboundMessageRecord.wrap(message, source=self._source, trace=trace)
+        # Outside the try: a record that cannot be serialised is our bug, not a broker outage to retry.
+        value, key = record.to_bytes(), message.contact_key.encode()
         try:
             async with asyncio.timeout(self._timeout_s):  # unlike wait_for, no extra task per message
-                await self._producer.send_and_wait(
-                    self._topic, value=record.to_bytes(), key=message.contact_key.encode()
-                )
+                await self._producer.send_and_wait(self._topic, value=value, key=key)
         except Exception as exc:
             RECEIVED.labels(message.channel.value, "broker_error").inc()
             log.error("produce_failed", dedupe_key=message.dedupe_key, error=repr(exc))

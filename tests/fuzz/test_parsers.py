@@ -1,5 +1,5 @@
 """Hostile input to every platform parser: whatever arrives, the answer is the parser's own "malformed" error
-(a 400 with a reason), never a crash that would become a 500."""
+(a 400 with a reason) or a message that can be produced, never a crash that would become a 500."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ingest_wechat.errors import MalformedPush as WeChatMalformed
 from ingest_wechat.parse import parse_xml, to_inbound
 from ingest_weibo.errors import MalformedPush as WeiboMalformed
 from ingest_weibo.parse import parse_push
+from shared.contracts.v1 import InboundMessage, InboundMessageRecord
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 FIELDS = [
@@ -36,6 +37,12 @@ FIELDS = [
     "Url",
     "Title",
 ]
+
+
+def producible(message: InboundMessage) -> None:
+    InboundMessageRecord.from_bytes(InboundMessageRecord.wrap(message, source="fuzz").to_bytes())
+
+
 hostile_text = st.one_of(
     st.text(max_size=300),
     st.sampled_from(
@@ -50,6 +57,7 @@ hostile_text = st.one_of(
             "<script>alert(1)</script>",
             "\x00",
             "\ud7ff",
+            "\ud83d",  # half an emoji
             "text",
             "event",
             "location",
@@ -63,7 +71,7 @@ hostile_text = st.one_of(
 def test_wechat_xml_parser_never_crashes_on_bytes(body: bytes) -> None:
     try:
         fields = parse_xml(body)
-        to_inbound(fields, account_id="a", raw="", received_at=NOW)
+        producible(to_inbound(fields, account_id="a", raw="", received_at=NOW))
     except WeChatMalformed:
         pass
 
@@ -72,13 +80,18 @@ def test_wechat_xml_parser_never_crashes_on_bytes(body: bytes) -> None:
 @given(st.dictionaries(st.sampled_from(FIELDS), hostile_text, max_size=len(FIELDS)))
 def test_wechat_messages_with_hostile_fields_never_crash(fields: dict[str, str]) -> None:
     try:
-        to_inbound(fields, account_id="a", raw="", received_at=NOW)
+        producible(to_inbound(fields, account_id="a", raw="", received_at=NOW))
     except WeChatMalformed:
         pass
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30) | st.floats() | st.text(max_size=50),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats()
+    | st.text(max_size=50)
+    | st.sampled_from(["\ud83d", "\ude00路灯"]),  # half an emoji, as a JSON escape
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=20,
 )
@@ -95,7 +108,7 @@ json_values = st.recursive(
 )
 def test_weibo_parser_never_crashes(body: bytes) -> None:
     try:
-        parse_push(body, account_id="a", received_at=NOW)
+        producible(parse_push(body, account_id="a", received_at=NOW))
     except WeiboMalformed:
         pass
 
@@ -113,7 +126,7 @@ def test_alipay_form_decoder_never_crashes(body: bytes, charset: str | None) -> 
 @given(st.text(max_size=1500))
 def test_alipay_biz_content_parser_never_crashes(biz_content: str) -> None:
     try:
-        parse_message(biz_content, account_id="a", received_at=NOW)
+        producible(parse_message(biz_content, account_id="a", received_at=NOW))
     except MalformedNotify:
         pass
 

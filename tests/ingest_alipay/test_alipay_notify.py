@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ingest_alipay.errors import BadSignature, MalformedNotify
+from ingest_alipay.main import create_app
 from ingest_alipay.notify import SERVICE_MESSAGE, decode_form, notify_charset, parse_message
+from ingest_alipay.settings import Settings
 from ingest_alipay.signature import sign, signing_content, verify_notify
-from shared.contracts.v1 import Channel, MessageKind, PlatformEvent
+from shared.contracts.v1 import Channel, InboundMessageRecord, MessageKind, PlatformEvent
+from shared.settings import KafkaSettings, OutboundSettings
+from tests.asgi import serving
+from tests.kafka_helpers import read_topic
 
 RECEIVED = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -72,6 +79,40 @@ def test_the_content_type_charset_applies_when_the_form_has_none() -> None:
     assert decode_form(body.encode(), "GBK")["biz_content"] == "路灯"
     assert notify_charset({}, "GBK") == "GBK"
     assert notify_charset({}, None) == "utf-8"
+
+
+async def test_a_notify_signed_in_the_content_type_charset_is_accepted_and_stored(
+    kafka_settings: KafkaSettings, tmp_path: Path, alipay_key: RSAPrivateKey, app_key: RSAPrivateKey
+) -> None:
+    (tmp_path / "app.pem").write_bytes(
+        app_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (tmp_path / "alipay.pem").write_bytes(
+        alipay_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text(
+        "accounts:\n  - {id: city, channel: alipay, name: a, app_id: '2016010601068750',"
+        f" app_private_key_file: {tmp_path / 'app.pem'}, alipay_public_key_file: {tmp_path / 'alipay.pem'}}}\n"
+    )
+    # Signed and encoded in GBK, but the charset only in the header: no `charset` field in the form.
+    params = {"service": SERVICE_MESSAGE, "sign_type": "RSA2", "biz_content": TEXT_MESSAGE}
+    params["sign"] = sign(signing_content(params, exclude_sign_type=False), alipay_key, charset="GBK")
+    settings = Settings(accounts_file=accounts, kafka=kafka_settings, outbound=OutboundSettings(enabled=False))
+    async with serving(create_app(settings)) as client:
+        response = await client.post(
+            "/webhooks/alipay/city",
+            content=urlencode(params, encoding="gbk"),
+            headers={"content-type": "application/x-www-form-urlencoded; charset=GBK"},
+        )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/xml;charset=GBK"  # answered in the charset it was sent in
+    [raw] = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=1)
+    assert InboundMessageRecord.from_bytes(raw.value).data.text == "你好，小区门口路灯坏了"
 
 
 def test_utf8_is_the_default() -> None:

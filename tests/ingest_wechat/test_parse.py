@@ -70,6 +70,15 @@ def test_location() -> None:
     assert (m.location.lat, m.location.lng, m.location.label) == (30.657, 104.066, "成都市锦江区")
 
 
+@pytest.mark.parametrize("scale", ["abc", "NaN", "inf", ""])
+def test_a_scale_that_is_not_a_number_is_dropped_not_the_location(scale: str) -> None:
+    m = parse(
+        HEAD + "<MsgType>location</MsgType><Location_X>30.657</Location_X><Location_Y>104.066</Location_Y>"
+        f"<Scale>{scale}</Scale><MsgId>4</MsgId></xml>"
+    )
+    assert (m.location.lat, m.location.lng, m.location.scale) == (30.657, 104.066, None)
+
+
 def test_link() -> None:
     m = parse(
         HEAD + "<MsgType>link</MsgType><Title>标题</Title><Description>描述</Description>"
@@ -112,6 +121,20 @@ def test_unknown_types_are_acknowledged_as_events() -> None:
         (
             HEAD + "<MsgType>location</MsgType><Location_X>north</Location_X><Location_Y>1</Location_Y></xml>",
             "number",
+        ),
+        (HEAD.replace("1530689641", str(10**18)) + "<MsgType>text</MsgType></xml>", "CreateTime"),
+        (
+            HEAD + "<MsgType>location</MsgType><Location_X>91</Location_X><Location_Y>104.066</Location_Y></xml>",
+            "Location_X/Location_Y are not a valid latitude/longitude",
+        ),
+        (
+            HEAD + "<MsgType>location</MsgType><Location_X>30.6</Location_X><Location_Y>-inf</Location_Y></xml>",
+            "latitude/longitude",
+        ),
+        (
+            HEAD + "<MsgType>event</MsgType><Event>LOCATION</Event><Latitude>NaN</Latitude>"
+            "<Longitude>104.2</Longitude></xml>",
+            "Latitude/Longitude are not a valid latitude/longitude",
         ),
     ],
 )

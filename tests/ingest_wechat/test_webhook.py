@@ -162,3 +162,39 @@ async def test_health_is_ok_with_the_broker_up(client: httpx.AsyncClient) -> Non
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"broker": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "fields", "create_time", "reason"),
+    [
+        ("location", {"Location_X": "91", "Location_Y": "113.3", "MsgId": "6001"}, None, "latitude/longitude"),
+        ("event", {"Event": "LOCATION", "Latitude": "NaN", "Longitude": "113.3"}, None, "latitude/longitude"),
+        ("text", {"Content": "x", "MsgId": "6002"}, 10**18, "CreateTime"),
+    ],
+    ids=["latitude-out-of-range", "event-latitude-nan", "create-time-beyond-any-year"],
+)
+async def test_impossible_values_are_400_with_the_reason(
+    client: httpx.AsyncClient,
+    kafka_settings: KafkaSettings,
+    msg_type: str,
+    fields: dict[str, str],
+    create_time: int | None,
+    reason: str,
+) -> None:
+    xml = message_xml(ACCOUNT, sender="oOdd", msg_type=msg_type, fields=fields, create_time=create_time)
+    query, body = push(ACCOUNT, xml, mode="safe")
+    response = await client.post(URL, params=query, content=body)
+    assert response.status_code == 400
+    assert reason in response.json()["detail"]
+    assert await records(kafka_settings, 1, timeout=0.5) == []
+
+
+async def test_a_location_with_an_unreadable_scale_is_stored_without_it(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    fields = {"Location_X": "23.1", "Location_Y": "113.3", "Scale": "abc", "Label": "天河路", "MsgId": "6003"}
+    query, body = push(ACCOUNT, message_xml(ACCOUNT, sender="oMap", msg_type="location", fields=fields))
+    assert (await client.post(URL, params=query, content=body)).text == "success"
+    [record] = await records(kafka_settings, 1)
+    assert record.data.location is not None
+    assert (record.data.location.lat, record.data.location.lng, record.data.location.scale) == (23.1, 113.3, None)

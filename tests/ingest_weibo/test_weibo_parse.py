@@ -1,12 +1,27 @@
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from inbox_dev.simulator.weibo import signed_query
 from ingest_weibo.errors import MalformedPush
+from ingest_weibo.main import create_app
 from ingest_weibo.parse import parse_push
-from shared.contracts.v1 import Attachment, Channel, InboundMessage, Location, MessageKind, PlatformEvent
+from ingest_weibo.settings import Settings
+from shared.contracts.v1 import (
+    Attachment,
+    Channel,
+    InboundMessage,
+    InboundMessageRecord,
+    Location,
+    MessageKind,
+    PlatformEvent,
+)
+from shared.settings import KafkaSettings, OutboundSettings
+from tests.asgi import serving
+from tests.kafka_helpers import read_topic
 
 ACCOUNT = "wuhan-12345"
 RECEIVED = datetime(2012, 7, 16, 10, 9, 21, tzinfo=UTC)
@@ -222,3 +237,30 @@ def test_two_events_in_the_same_second_are_not_merged() -> None:
     follow = parse(push("event", data={"subtype": "scan_follow", "key": "qr_1", "ticket": "t"}))
     click = parse(push("event", data={"subtype": "click", "key": "menu_report"}))
     assert follow.platform_message_id != click.platform_message_id
+
+
+# An emoji cut in half: its first UTF-16 surrogate, as a JSON escape, then "路灯".
+HALF_EMOJI_PUSH = TEXT_PUSH.replace("文华北路修路，早上堵车严重".encode(), b"\\ud83d\\u8def\\u706f")
+
+
+def test_half_an_emoji_is_replaced_and_the_message_can_be_produced() -> None:
+    msg = parse(HALF_EMOJI_PUSH)
+
+    assert msg.text == "\ufffd路灯"
+    assert InboundMessageRecord.from_bytes(InboundMessageRecord.wrap(msg, source="t").to_bytes()).data == msg
+    assert msg.platform_message_id == parse(HALF_EMOJI_PUSH).platform_message_id
+    assert msg.platform_message_id != parse(push("text", "\ufffd路灯")).platform_message_id
+
+
+async def test_half_an_emoji_over_http_is_stored_once_not_refused(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text("accounts:\n  - {id: city, channel: weibo, name: w, app_secret: s3cret}\n")
+    settings = Settings(accounts_file=accounts, kafka=kafka_settings, outbound=OutboundSettings(enabled=False))
+    async with serving(create_app(settings)) as client:
+        for _ in range(3):  # Weibo tries three times in all
+            response = await client.post("/webhooks/weibo/city", params=signed_query("s3cret"), content=HALF_EMOJI_PUSH)
+            assert response.status_code == 200, response.text
+    raw = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=2, timeout=1.5)
+    assert [InboundMessageRecord.from_bytes(r.value).data.text for r in raw] == ["\ufffd路灯"]

@@ -20,6 +20,7 @@ from shared.contracts.v1 import (
     InboundMessageRecord,
     Location,
     MessageKind,
+    PlatformEvent,
     ReplyCommand,
     ReplyCommandRecord,
     RoutedMessage,
@@ -156,3 +157,22 @@ def test_case_event_is_cloudevents_1_0_structured_json() -> None:
 def test_nul_characters_from_a_platform_are_replaced_not_stored() -> None:
     message = inbound(text="停水\x00了", raw='{"text":"停水\\u0000了"}')
     assert message.text == "停水\ufffd了" and "\x00" not in message.raw
+
+
+def test_lone_surrogates_from_a_platform_are_replaced_so_the_record_can_be_produced() -> None:
+    half = "\ud83d"  # an emoji cut in half, as a platform's JSON escape decodes
+    message = inbound(
+        text=f"路灯{half}",
+        sender_name=half,
+        attachments=[Attachment(kind="image", title=f"{half}图")],
+        location=Location(lat=30.6, lng=104.06, label=half),
+        event=PlatformEvent(name="click", key=half),
+    )
+    assert message.text == "路灯\ufffd" and message.sender_name == "\ufffd"
+    assert message.attachments[0].title == "\ufffd图"
+    assert message.location is not None and message.location.label == "\ufffd"
+    assert message.event is not None and message.event.key == "\ufffd"
+    record = InboundMessageRecord.wrap(message, source="ingest-weibo")
+    assert InboundMessageRecord.from_bytes(record.to_bytes()) == record
+    # Both halves arriving as separate characters make the emoji again.
+    assert inbound(text="\ud83d\ude00").text == "😀"

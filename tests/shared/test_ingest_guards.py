@@ -1,17 +1,24 @@
-"""What every ingest service refuses: example credentials in production, and floods beyond any real burst."""
+"""What every ingest service refuses: example credentials in production, floods beyond any real burst, and
+blaming the broker for a record that could never be produced."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic_core import PydanticSerializationError
 
 from inbox_dev.simulator.wechat import WeChatAccount, push, text_xml
 from ingest_wechat.main import create_app
 from ingest_wechat.settings import Settings
+from shared.contracts.v1 import Channel, InboundMessage, MessageKind
+from shared.ingest import InboundPublisher
+from shared.kafka import make_producer, stop_quietly
 from shared.ratelimit import RateLimiter
 from shared.settings import KafkaSettings, Mode, OutboundSettings
 from tests.asgi import serving
+from tests.kafka_helpers import read_topic
 
 
 def test_the_bucket_allows_a_burst_then_the_steady_rate() -> None:
@@ -52,3 +59,27 @@ async def test_a_flood_on_one_account_gets_429_with_retry_after(kafka_settings: 
             codes.append(response.status_code)
         assert codes == [200, 200, 429]
         assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_a_record_that_cannot_be_serialised_is_not_reported_as_a_broker_outage(
+    kafka_settings: KafkaSettings,
+) -> None:
+    producer = make_producer(kafka_settings, client_id="test-guards")
+    await producer.start()
+    try:
+        publisher = InboundPublisher(producer, topic=kafka_settings.topics.inbox_messages, source="test")
+        # model_construct skips the contract's validation, as a bug before it would: half an emoji is left in.
+        broken = InboundMessage.model_construct(
+            channel=Channel.WEIBO,
+            account_id="city",
+            platform_message_id="1",
+            sender_id="1",
+            sent_at=datetime.now(UTC),
+            kind=MessageKind.TEXT,
+            text="\ud83d",
+        )
+        with pytest.raises(PydanticSerializationError):  # a 500 and a traceback, not a 503 "broker down"
+            await publisher.publish(broken)
+    finally:
+        await stop_quietly(producer)
+    assert await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=1, timeout=0.5) == []

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from .envelope import Contract, Envelope, UtcDatetime, utcnow
 
@@ -26,53 +27,63 @@ class MessageKind(StrEnum):
     EVENT = "event"  # follow, menu click, scan…: recorded, never opens a case
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(value: str) -> str:
+    """What a platform sent, with what no store or encoder accepts replaced by U+FFFD rather than refused.
+
+    A NUL cannot be stored in PostgreSQL text. A lone UTF-16 surrogate (an emoji cut in half, sent as a JSON
+    escape) cannot be encoded as UTF-8 at all, so the record could not even be produced.
+    """
+    value = value.replace("\x00", "\ufffd")
+    if _SURROGATE.search(value):
+        # Through UTF-16: a pair that arrived as two separate halves is joined, a lone half is replaced.
+        value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value
+
+
+# Every string that comes from a platform.
+PlatformStr = Annotated[str, AfterValidator(_storable)]
+
+
 class Attachment(Contract):
-    kind: str  # image | voice | video | shortvideo | link | file
-    media_id: str | None = None
-    url: str | None = None
-    thumb_media_id: str | None = None
-    format: str | None = None
-    title: str | None = None
+    kind: PlatformStr  # image | voice | video | shortvideo | link | file
+    media_id: PlatformStr | None = None
+    url: PlatformStr | None = None
+    thumb_media_id: PlatformStr | None = None
+    format: PlatformStr | None = None
+    title: PlatformStr | None = None
 
 
 class Location(Contract):
     lat: float = Field(ge=-90, le=90)
     lng: float = Field(ge=-180, le=180)
-    label: str | None = None
+    label: PlatformStr | None = None
     scale: float | None = None
 
 
 class PlatformEvent(Contract):
-    name: str  # subscribe, unsubscribe, click, view, scan, location, … (lower case)
-    key: str | None = None
-
-
-def _no_nul(value: str) -> str:
-    # A NUL cannot be stored in PostgreSQL text: a platform that sends one gets U+FFFD in its place.
-    return value.replace("\x00", "\ufffd")
+    name: PlatformStr  # subscribe, unsubscribe, click, view, scan, location, … (lower case)
+    key: PlatformStr | None = None
 
 
 class InboundMessage(Contract):
     channel: Channel
     account_id: str
-    platform_message_id: str  # the platform's id, or the dedupe key the platform implies
-    sender_id: str
-    sender_name: str | None = None
-    recipient_id: str | None = None
+    platform_message_id: PlatformStr  # the platform's id, or the dedupe key the platform implies
+    sender_id: PlatformStr
+    sender_name: PlatformStr | None = None
+    recipient_id: PlatformStr | None = None
     sent_at: UtcDatetime
     received_at: UtcDatetime = Field(default_factory=utcnow)
     kind: MessageKind
-    text: str = ""
+    text: PlatformStr = ""
     attachments: list[Attachment] = Field(default_factory=list)
     location: Location | None = None
     event: PlatformEvent | None = None
-    raw: str = ""  # the payload as the platform sent it (decrypted), kept for audit
+    raw: PlatformStr = ""  # the payload as the platform sent it (decrypted), kept for audit
     raw_format: str = ""  # xml | json | form
-
-    @field_validator("platform_message_id", "sender_id", "sender_name", "recipient_id", "text", "raw", mode="after")
-    @classmethod
-    def _without_nul(cls, value: str | None) -> str | None:
-        return _no_nul(value) if value else value
 
     @property
     def contact_key(self) -> str:

@@ -39,9 +39,11 @@ async def notify(request: Request, account_id: str) -> Response:
     except AccountKeysError as exc:
         log.error("alipay_keys_unusable", account=account.id, error=str(exc))
         raise HTTPException(503, "this account's keys are not configured correctly") from exc
+    header_charset = request.headers.get("content-type", "").partition("charset=")[2] or None
     try:
-        params = decode_form(body, request.headers.get("content-type", "").partition("charset=")[2] or None)
-        charset = notify_charset(params, None)
+        params = decode_form(body, header_charset)
+        # The charset the body was decoded in is the one it was signed in: the header's when the form has none.
+        charset = notify_charset(params, header_charset)
         verify_notify(params, keys.alipay_public, charset=charset)
     except MalformedNotify as exc:
         raise HTTPException(400, f"malformed Alipay notify: {exc}") from exc

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+from pydantic import ValidationError
 
 from shared.contracts.v1 import Attachment, Channel, InboundMessage, Location, MessageKind, PlatformEvent
 
@@ -49,12 +51,33 @@ def _float(fields: dict[str, str], name: str) -> float:
         raise MalformedPush(f"{name} is not a number") from exc
 
 
+def _location(
+    fields: dict[str, str], lat: str, lng: str, *, label: str | None = None, scale: float | None = None
+) -> Location:
+    try:
+        return Location(lat=_float(fields, lat), lng=_float(fields, lng), label=label, scale=scale)
+    except ValidationError as exc:  # out of range, or NaN
+        raise MalformedPush(f"{lat}/{lng} are not a valid latitude/longitude") from exc
+
+
+def _scale(value: str | None) -> float | None:
+    """The map's zoom level. It only accompanies the coordinates, so one that is not a number is dropped rather
+    than the citizen's location with it (wechat.md gives it no format)."""
+    if not value:
+        return None
+    try:
+        scale = float(value)
+    except ValueError:
+        return None
+    return scale if math.isfinite(scale) else None
+
+
 def to_inbound(fields: dict[str, str], *, account_id: str, raw: str, received_at: datetime) -> InboundMessage:
     sender = _require(fields, "FromUserName")
     msg_type = _require(fields, "MsgType").lower()
     try:
         sent_at = datetime.fromtimestamp(int(_require(fields, "CreateTime")), UTC)
-    except (ValueError, OverflowError) as exc:
+    except (ValueError, OverflowError, OSError) as exc:  # OSError: a year the C library cannot represent
         raise MalformedPush("CreateTime is not a unix timestamp") from exc
 
     kind = MessageKind.EVENT
@@ -81,13 +104,7 @@ def to_inbound(fields: dict[str, str], *, account_id: str, raw: str, received_at
     elif msg_type == "location":
         kind = MessageKind.LOCATION
         label = fields.get("Label") or None
-        scale = fields.get("Scale")
-        location = Location(
-            lat=_float(fields, "Location_X"),
-            lng=_float(fields, "Location_Y"),
-            label=label,
-            scale=float(scale) if scale else None,
-        )
+        location = _location(fields, "Location_X", "Location_Y", label=label, scale=_scale(fields.get("Scale")))
         text = label or ""
     elif msg_type == "link":
         kind = MessageKind.LINK
@@ -98,7 +115,7 @@ def to_inbound(fields: dict[str, str], *, account_id: str, raw: str, received_at
         name = _require(fields, "Event").lower()
         event = PlatformEvent(name=name, key=fields.get("EventKey") or None)
         if name == "location" and fields.get("Latitude") and fields.get("Longitude"):
-            location = Location(lat=_float(fields, "Latitude"), lng=_float(fields, "Longitude"))
+            location = _location(fields, "Latitude", "Longitude")
     else:
         # Unknown types are acknowledged and recorded, never rejected (the platform would retry forever).
         event = PlatformEvent(name=f"unknown:{msg_type}")

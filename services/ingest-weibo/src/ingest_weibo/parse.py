@@ -96,7 +96,9 @@ def _dedupe_id(sender_id: str, sent_at: datetime, msg_type: str, text: str, data
     data is canonicalised so key order or whitespace cannot change it.
     """
     canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    digest = hashlib.sha1((text + canonical).encode()).hexdigest()[:16]
+    # surrogatepass: a JSON escape can carry half an emoji, which strict UTF-8 cannot encode (the contract
+    # replaces it later); hashed as sent, the retry still gets this key and other texts still get another.
+    digest = hashlib.sha1((text + canonical).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return f"{sender_id}:{int(sent_at.timestamp())}:{msg_type}:{digest}"
 
 
