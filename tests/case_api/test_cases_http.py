@@ -260,6 +260,46 @@ async def test_reopen_and_interim_reply_hold_the_case_to_new_deadlines(api: Api)
     reopened = await api.act(case_id, "reopen", {"reason": "市民不满意"})
     assert reopened.json()["status"] == "accepted" and reopened.json()["reopen_count"] == 1
     assert reopened.json()["due_at"] is not None and reopened.json()["closed_at"] is None
+    # The first response the citizen got stays on record (the statistics count it), a new resolution period runs.
+    assert reopened.json()["first_responded_at"] == body["first_responded_at"]
+    assert reopened.json()["due_at"] == reopened.json()["resolution_due_at"]
+
+
+async def test_a_promise_never_hides_the_resolution_deadline_and_keeps_to_the_policy_limit(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    resolution_due = (await api.act(case_id, "confirm")).json()["resolution_due_at"]
+    # config/sla.yaml: a promise may name at most 15 working days from receipt.
+    too_late = (utcnow() + timedelta(days=60)).replace(microsecond=0)
+    refused = await api.act(case_id, "interim-reply", {"text": "两月内答复", "promised_at": too_late.isoformat()})
+    assert refused.status_code == 422 and "later than the policy allows" in refused.json()["detail"]
+    assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["replies"] == []  # nothing was sent
+    # A promise after the resolution deadline is kept, but the case stays due (and breaches) at the resolution.
+    later = (utcnow() + timedelta(days=14)).replace(microsecond=0)
+    interim = (await api.act(case_id, "interim-reply", {"text": "两周内答复", "promised_at": later.isoformat()})).json()
+    assert datetime.fromisoformat(interim["promised_at"]) == later
+    assert interim["resolution_due_at"] == resolution_due and interim["due_at"] == resolution_due
+
+
+async def test_a_reopened_case_goes_back_to_one_lead_department(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    housing = await api.as_user("hh", "handler", "housing")
+    await api.act(case_id, "confirm")  # housing
+    await api.act(case_id, "reply", {"text": "已处理"})
+    await api.act(case_id, "close")
+    await api.act(case_id, "reopen", {"reason": "市民不满意"})
+    await api.act(case_id, "classify", {"category_id": "housing-property"})
+    again = await api.act(case_id, "dispatch")  # the same department as before
+    assert again.status_code == 200, again.text
+    assert [(d["department_id"], d["role"]) for d in again.json()["departments"]] == [("housing", "lead")]
+    # Reopened once more and sent elsewhere: the first department no longer sees the case or the citizen.
+    await api.act(case_id, "reply", {"text": "已处理"})
+    await api.act(case_id, "close")
+    await api.act(case_id, "reopen", {"reason": "仍未解决"})
+    await api.act(case_id, "classify", {"category_id": "housing-property"})
+    moved = await api.act(case_id, "dispatch", {"department_id": "commerce"})
+    assert moved.status_code == 200, moved.text
+    assert [(d["department_id"], d["role"]) for d in moved.json()["departments"]] == [("commerce", "lead")]
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=housing)).status_code == 404
 
 
 async def test_claims_keep_two_operators_off_one_case_and_expire(api: Api) -> None:

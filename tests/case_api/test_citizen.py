@@ -49,9 +49,15 @@ async def commands(sessions: Sessions) -> list[dict]:
     return [json.loads(v)["data"] for v in rows]
 
 
-async def close_all(sessions: Sessions, *, ago: timedelta = timedelta(minutes=5)) -> None:
+async def close_all(sessions: Sessions, *, ago: timedelta = timedelta(minutes=5), answered: bool = True) -> None:
+    """Close every case as an operator would: answered, or (answered=False) discarded as spam."""
+    closed_at = utcnow() - ago
     async with sessions() as session, session.begin():
-        await session.execute(update(Case).values(status="closed", closed_at=utcnow() - ago, due_at=None))
+        await session.execute(
+            update(Case).values(
+                status="closed", closed_at=closed_at, replied_at=closed_at if answered else None, due_at=None
+            )
+        )
 
 
 def test_commands_are_recognised_strictly() -> None:
@@ -122,6 +128,25 @@ async def test_a_low_rating_reopens_the_case(sessions: Sessions) -> None:
     await intake(sessions, routed("m2", sender="oA", text="1分"), notices=Notices(acknowledge=False))
     [case] = await cases(sessions)
     assert (case.rating, case.status, case.reopen_count) == (1, "accepted", 1)
+
+
+async def test_after_a_reopening_the_next_score_rates_the_new_answer(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
+    await close_all(sessions, ago=timedelta(minutes=10))
+    await intake(sessions, routed("m2", sender="oA", text="1"), notices=Notices(acknowledge=False))  # reopens
+    await close_all(sessions, ago=timedelta(0))  # answered again, after the rating
+    await intake(sessions, routed("m3", sender="oA", text="5"), notices=Notices(acknowledge=False))
+    [case] = await cases(sessions)  # no new case opened by "5"
+    assert (case.rating, case.reopen_count, case.status) == (5, 1, "closed")
+
+
+async def test_a_discarded_case_takes_no_rating(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
+    await close_all(sessions, answered=False)
+    await intake(sessions, routed("m2", sender="oA", text="1"), notices=Notices(acknowledge=False))
+    discarded, new = await cases(sessions)
+    assert (discarded.status, discarded.rating, discarded.reopen_count) == ("closed", None, 0)
+    assert new.status == "new" and new.subject == "1"
 
 
 async def test_scores_outside_the_window_or_with_an_open_case_are_ordinary_messages(sessions: Sessions) -> None:

@@ -30,7 +30,7 @@ async def can_see(session: AsyncSession, user: User, case: Case) -> bool:
     if case.department_id == user.department_id:
         return True
     part = await session.get(CaseDepartment, (case.id, user.department_id))
-    return part is not None
+    return part is not None and part.role == "helper"  # as in visible_to: a lead part mirrors department_id
 
 
 def is_lead_handler(user: User, case: Case) -> bool:

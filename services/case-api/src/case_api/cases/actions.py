@@ -16,6 +16,7 @@ from case_api.contacts.models import Contact
 from case_api.outbox import service as outbox
 from case_api.replies.models import Reply
 from case_api.replies.service import build_reply
+from case_api.sla import PromiseError
 
 from . import access
 from .deadlines import DeadlinePolicy, end_wait, waited
@@ -133,12 +134,14 @@ class CaseActions:
             # The router learns from corrections: it needs the text the operator classified.
             "text": case.subject,
         }
+        # The deadline follows the request type the case keeps, not only one given just now.
+        request_type = request_type or case.request_type or case.proposed_request_type
         await self._move(
             case,
             Action.CLASSIFY,
             changes={
                 "category_id": category.id,
-                "request_type": request_type or case.request_type or case.proposed_request_type,
+                "request_type": request_type,
                 "resolution_due_at": self.policy.resolution_due(
                     case.created_at, category_id=category.id, request_type=request_type
                 ),
@@ -161,11 +164,7 @@ class CaseActions:
             changes={"department_id": department_id},
             details={"department_id": department_id, "via": via},
         )
-        self.session.add(
-            CaseDepartment(
-                case_id=case.id, department_id=department_id, role="lead", part="", status="open", created_at=self.now
-            )
-        )
+        await self._lead(case, department_id)
         for helper, part in co_handlers:
             await self.add_co_handler(case, department_id=helper, part=part)
 
@@ -260,14 +259,17 @@ class CaseActions:
     async def interim_reply(self, case: Case, *, text: str, promised_at: datetime) -> Reply:
         self._check(case, Action.INTERIM_REPLY)
         _lead_only(case, self.user)
-        if promised_at <= self.now:
-            raise Invalid("the promised deadline must be in the future")
+        try:
+            resolution_due = self.policy.promised_due(case, promised_at=promised_at, now=self.now)
+        except PromiseError as exc:
+            raise Invalid(str(exc)) from exc
         reply = await self._queue_reply(case, text, interim=True, promised_at=promised_at)
         await self._move(
             case,
             Action.INTERIM_REPLY,
             changes={
                 "promised_at": promised_at,
+                "resolution_due_at": resolution_due,
                 "first_responded_at": case.first_responded_at or self.now,
             },
             details={"reply_id": str(reply.id), "promised_at": promised_at.isoformat()},
@@ -301,13 +303,18 @@ class CaseActions:
                 at=self.now,
             )
         )
-        if previous:
-            old = await self.session.get(CaseDepartment, (case.id, previous))
-            if old is not None:
-                await self.session.delete(old)
-        existing = await self.session.get(CaseDepartment, (case.id, department_id))
-        if existing is not None:
-            existing.role = "lead"
+        await self._lead(case, department_id)
+
+    async def _lead(self, case: Case, department_id: str) -> None:
+        """Make `department_id` the case's one lead part, which always mirrors `Case.department_id`: a department
+        the case left (by transfer, or a new dispatch after reopening) keeps no lead part and so no access."""
+        parts = (await self.session.scalars(select(CaseDepartment).where(CaseDepartment.case_id == case.id))).all()
+        for part in parts:
+            if part.role == "lead" and part.department_id != department_id:
+                await self.session.delete(part)
+        existing = next((p for p in parts if p.department_id == department_id), None)
+        if existing is not None:  # led it before the reopening, or co-handled it until now
+            existing.role, existing.part, existing.status = "lead", "", "open"
         else:
             self.session.add(
                 CaseDepartment(
@@ -355,11 +362,9 @@ class CaseActions:
             changes={
                 "closed_at": None,
                 "reopen_count": case.reopen_count + 1,
-                "first_responded_at": None,
+                # The first response stays as it was (SlaCalculator.reopened): the statistics count the first
+                # answer the citizen got, and a new resolution period starts now.
                 "replied_at": None,
-                "first_response_due_at": self.policy.first_response_due(
-                    self.now, category_id=case.category_id, request_type=case.request_type
-                ),
                 "resolution_due_at": self.policy.resolution_due(
                     self.now, category_id=case.category_id, request_type=case.request_type
                 ),

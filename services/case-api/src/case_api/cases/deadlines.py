@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from case_api.sla import CaseDeadlines, SlaCalculator
+from case_api.sla import CaseDeadlines, PromiseError, SlaCalculator
 
 from .models import Case, CaseStatus
 
@@ -22,6 +22,11 @@ class DeadlinePolicy(Protocol):
 
     def resumed_due(self, case: Case, *, now: datetime) -> datetime | None:
         """The case's resolution deadline once it stops waiting on the citizen at `now`."""
+        ...
+
+    def promised_due(self, case: Case, *, promised_at: datetime, now: datetime) -> datetime | None:
+        """The case's resolution deadline once an interim reply promises `promised_at`; raises PromiseError when
+        the date is not in the future or later than the policy allows."""
         ...
 
 
@@ -47,6 +52,17 @@ class WallClockPolicy:
         if due is None or since is None or due <= since:
             return due  # a deadline that had passed before the wait stays passed
         return due + (max(now, since) - since)
+
+    def promised_due(self, case: Case, *, promised_at: datetime, now: datetime) -> datetime | None:
+        if promised_at <= now:
+            raise PromiseError(f"the promised deadline {promised_at.isoformat()} is not in the future")
+        return case.resolution_due_at
+
+
+def _utc(moment: datetime) -> datetime:
+    """Deadlines leave the calendar (Beijing time) in UTC, as the database gives them back: an API answer shows
+    the same instant the same way whether it was computed just now or read."""
+    return moment.astimezone(UTC)
 
 
 WARN_SHARE = 0.8  # a deadline is "due soon" once this share of the time to it has passed
@@ -90,7 +106,8 @@ def next_due(case: Case) -> datetime | None:
         return case.first_response_due_at
     if case.waiting_since is not None:
         return case.promised_at  # the resolution clock stands still; a date promised to the citizen does not
-    return case.promised_at or case.resolution_due_at
+    # A promise is a deadline of its own (sla.yaml: promise): it never hides a resolution deadline that falls first.
+    return min((d for d in (case.promised_at, case.resolution_due_at) if d is not None), default=None)
 
 
 @dataclass(frozen=True)
@@ -118,19 +135,32 @@ class CalendarPolicy:
     def first_response_due(
         self, received_at: datetime, *, category_id: str | None = None, request_type: str | None = None
     ) -> datetime:
-        return self._deadlines(received_at, category_id, request_type).first_response.due_at
+        return _utc(self._deadlines(received_at, category_id, request_type).first_response.due_at)
 
     def resolution_due(
         self, received_at: datetime, *, category_id: str | None = None, request_type: str | None = None
     ) -> datetime:
-        return self._deadlines(received_at, category_id, request_type).resolution.due_at
+        return _utc(self._deadlines(received_at, category_id, request_type).resolution.due_at)
+
+    def _current(self, case: Case) -> CaseDeadlines:
+        """The calculator's deadlines for the case with its current resolution deadline, which a classification,
+        transfer, wait or reopening may have moved."""
+        computed = self._deadlines(case.created_at, case.category_id, case.request_type)
+        if case.resolution_due_at is None:
+            return computed
+        return replace(computed, resolution=replace(computed.resolution, due_at=case.resolution_due_at))
 
     def resumed_due(self, case: Case, *, now: datetime) -> datetime | None:
-        """The calculator's own pause rules (sla.yaml may switch pausing off; a passed deadline is never revived),
-        applied to the case's current resolution deadline, which a classification or transfer may have moved."""
+        """The calculator's own pause rules (sla.yaml may switch pausing off; a passed deadline is never revived)."""
         if case.resolution_due_at is None or case.waiting_since is None:
             return case.resolution_due_at
-        computed = self._deadlines(case.created_at, case.category_id, case.request_type)
-        current = replace(computed, resolution=replace(computed.resolution, due_at=case.resolution_due_at))
-        paused = self.calculator.paused(current, at=case.waiting_since)
-        return self.calculator.resumed(paused, at=max(now, case.waiting_since)).resolution.due_at
+        paused = self.calculator.paused(self._current(case), at=case.waiting_since)
+        return _utc(self.calculator.resumed(paused, at=max(now, case.waiting_since)).resolution.due_at)
+
+    def promised_due(self, case: Case, *, promised_at: datetime, now: datetime) -> datetime | None:
+        """The policy's promise rules: how late a promise may be, and whether it extends the resolution deadline."""
+        current = self._current(case)
+        if case.reopen_count:
+            # The limit counts from receipt; a reopened case's new period began later (when is not kept): from now.
+            current = replace(current, received_at=now)
+        return _utc(self.calculator.promised(current, promised_at=promised_at, now=now).resolution.due_at)

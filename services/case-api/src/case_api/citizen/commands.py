@@ -116,7 +116,10 @@ async def handle_commands(
                 if c.status == CaseStatus.CLOSED
                 and c.closed_at
                 and c.closed_at >= now - notices.rating_window
-                and c.rating is None
+                and c.replied_at is not None  # answered and closed, not discarded as spam or a duplicate
+                # Not rated since this closing: after a reopening the citizen rates the new answer; the
+                # earlier rating stays in the audit trail.
+                and (c.rated_at is None or c.rated_at < c.closed_at)
             ),
             None,
         )
