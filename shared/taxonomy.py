@@ -71,6 +71,12 @@ class Taxonomy:
     def version(self) -> str:
         return self.doc.version
 
+    @property
+    def request_types(self) -> frozenset[str]:
+        """Every request type the router may propose and an operator may choose."""
+        types = self.doc.request_types
+        return frozenset(t for t in [types.default, *(r.type for r in types.rules)] if t)
+
 
 def load_taxonomy(path: Path) -> Taxonomy:
     try:

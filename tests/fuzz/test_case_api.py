@@ -3,9 +3,11 @@ changes."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import string
+import uuid
 from urllib.parse import quote
 
 from tests.case_api.factories import routed
@@ -101,3 +103,27 @@ async def test_hostile_query_parameters_and_paths_never_cause_a_server_error(api
         )
         response = await api.client.get(path, params=params)
         assert response.status_code < 500, (path, params, response.text[:300])
+
+
+async def test_edge_values_a_review_found_are_refused_with_a_reason(api: Api) -> None:  # noqa: F811
+    """Each of these was a 500 (or a template that failed at every use) before; now a 4xx that says why."""
+    [case_id] = await api.seed(routed("m1"))
+    naive = base64.urlsafe_b64encode(f"2026-01-01T00:00:00|{uuid.uuid4()}".encode()).decode().rstrip("=")
+    for path, params in [
+        ("/api/v1/public/stats/departments", {"to": "9999-12-31"}),
+        ("/api/v1/stats/departments", {"from": "0001-01-01", "to": "0001-01-02"}),
+        ("/api/v1/reports/monthly", {"date": "9999-12-20"}),
+        ("/api/v1/reports/weekly", {"date": "9999-12-31"}),
+        ("/api/v1/cases", {"cursor": naive}),
+        ("/api/v1/queue", {"cursor": naive}),
+        ("/api/v1/queue/events", {"after": str(10**20)}),
+    ]:
+        response = await api.client.get(path, params=params)
+        assert 400 <= response.status_code < 500 and response.json()["detail"], (path, params, response.text[:300])
+    await api.act(case_id, "accept")
+    odd_type = await api.act(case_id, "classify", {"category_id": "housing-property", "request_type": "x" * 40})
+    assert odd_type.status_code == 422 and "咨询" in odd_type.json()["detail"]
+    assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["status"] == "accepted"  # nothing changed
+    template = {"name": "编号", "body": "您的编号{number:d}"}
+    refused = await api.client.post("/api/v1/reply-templates", json=template)
+    assert refused.status_code == 422 and "format" in refused.text

@@ -122,7 +122,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await seed_from_taxonomy(session, taxonomy=taxonomy)
             await ensure_admin(session, username=settings.admin_user, password=settings.admin_password)
         # Deadlines on the business calendar; a typo in sla.yaml's category ids fails start-up, not a case.
-        policy = CalendarPolicy(SlaCalculator.from_settings(settings.sla, categories=list(taxonomy.categories)))
+        policy = CalendarPolicy(
+            SlaCalculator.from_settings(
+                settings.sla, categories=list(taxonomy.categories), request_types=taxonomy.request_types
+            )
+        )
         accounts = load_accounts(settings.accounts_file) if settings.accounts_file.exists() else AccountRegistry([])
         notices = Notices(
             acknowledge=settings.acknowledge,
@@ -215,7 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine, app.state.sessions, app.state.producer = engine, sessions, producer
         app.state.read_sessions, app.state.live_hub = read_sessions, hub
         app.state.tasks, app.state.outbox_publisher, app.state.deadline_policy = tasks, publisher, policy
-        app.state.notices = notices
+        app.state.notices, app.state.request_types = notices, taxonomy.request_types
         log.info("started", database=engine.url.render_as_string(hide_password=True), topic=topics.inbox_routed)
         try:
             yield

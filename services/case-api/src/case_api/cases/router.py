@@ -172,6 +172,9 @@ async def accept(
 async def classify(
     case_id: uuid.UUID, body: ClassifyIn, request: Request, session: SessionDep, user: CurrentUser
 ) -> CaseDetail:
+    known: frozenset[str] = request.app.state.request_types
+    if body.request_type is not None and body.request_type not in known:
+        raise HTTPException(422, f"unknown request type {body.request_type!r}; one of: {', '.join(sorted(known))}")
     return await run_action(
         request,
         session,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from datetime import datetime
 from typing import Any
@@ -15,24 +13,16 @@ from case_api.auth.models import User
 from case_api.contacts.models import Contact
 from case_api.replies.models import Reply
 
-from . import access
+from . import access, cursors
+from .cursors import InvalidCursor
 from .models import Case, CaseDepartment, Message
 
 
-class InvalidCursor(ValueError):
-    pass
-
-
-def encode_cursor(case: Case) -> str:
-    return base64.urlsafe_b64encode(f"{case.created_at.isoformat()}|{case.id}".encode()).decode().rstrip("=")
-
-
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, case_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        return datetime.fromisoformat(created), uuid.UUID(case_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidCursor("cursor is not one this API issued") from exc
+    created, case_id = cursors.decode(cursor)
+    if created is None:  # the case list's cursors always carry a creation time
+        raise InvalidCursor()
+    return created, case_id
 
 
 def _filtered(
@@ -79,7 +69,7 @@ async def list_cases(
     rows = list((await session.scalars(query.limit(limit + 1))).all())
     count = access.scope(_filtered(select(func.count()).select_from(Case), **filters), user)
     total = (await session.execute(count)).scalar_one()
-    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = cursors.encode(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], total, next_cursor
 
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -15,7 +11,7 @@ from sse_starlette import EventSourceResponse
 
 from case_api.auth.deps import CurrentUser
 from case_api.auth.models import Role
-from case_api.cases import access
+from case_api.cases import access, cursors
 from case_api.cases.models import Case, CaseStatus
 from case_api.cases.schemas import CasePage, CaseSummary
 from case_api.deps import SessionDep
@@ -26,6 +22,7 @@ from .hub import HUB_WAIT_S
 from .live import LiveCursor, frames, seen_by, visible_to
 
 router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
+MAX_EVENT_ID = 2**63 - 1  # outbox ids are 64-bit integers
 
 # What each role works on by default; an explicit `status` filter overrides it.
 DEFAULT_STATUSES: dict[str, tuple[CaseStatus, ...]] = {
@@ -40,19 +37,6 @@ DEFAULT_STATUSES: dict[str, tuple[CaseStatus, ...]] = {
     ),
     Role.ADMIN: (CaseStatus.NEW, CaseStatus.ACCEPTED, CaseStatus.CLASSIFIED, CaseStatus.DISPATCHED, CaseStatus.REPLIED),
 }
-
-
-def _encode(case: Case) -> str:
-    due = case.due_at.isoformat() if case.due_at else ""
-    return base64.urlsafe_b64encode(f"{due}|{case.id}".encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime | None, uuid.UUID]:
-    try:
-        due, case_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        return (datetime.fromisoformat(due) if due else None), uuid.UUID(case_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(400, "cursor is not one this API issued") from exc
 
 
 @router.get("", response_model=CasePage, summary="The caller's work queue, most urgent deadline first")
@@ -109,7 +93,10 @@ async def queue(
     # NULLS LAST (rather than sorting on `due_at IS NULL`) lets the database read the order off ix_cases_open_due.
     query = base.order_by(Case.due_at.asc().nulls_last(), Case.id)
     if cursor:
-        due, case_id = _decode(cursor)
+        try:
+            due, case_id = cursors.decode(cursor)
+        except cursors.InvalidCursor as exc:
+            raise HTTPException(400, str(exc)) from exc
         if due is None:
             query = query.where(Case.due_at.is_(None), Case.id > case_id)
         else:
@@ -117,7 +104,7 @@ async def queue(
                 or_(Case.due_at.is_(None), Case.due_at > due, and_(Case.due_at == due, Case.id > case_id))
             )
     rows = list((await session.scalars(query.limit(limit + 1))).all())
-    next_cursor = _encode(rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = cursors.encode(rows[limit - 1].due_at, rows[limit - 1].id) if len(rows) > limit else None
     return CasePage(items=[CaseSummary.model_validate(r) for r in rows[:limit]], total=total, next_cursor=next_cursor)
 
 
@@ -126,7 +113,7 @@ async def events(
     request: Request,
     user: CurrentUser,
     session: SessionDep,
-    last_event_id: Annotated[int | None, Query(alias="after")] = None,
+    last_event_id: Annotated[int | None, Query(alias="after", ge=0, le=MAX_EVENT_ID)] = None,
 ) -> EventSourceResponse:
     """Each event's id is where to resume: a reconnecting client sends it back (Last-Event-ID) and misses
     nothing; after an outage it may see an event twice (the case's version tells)."""
@@ -135,7 +122,9 @@ async def events(
     # and every other request waited. Hand it back now; the stream reads with short sessions of its own.
     await session.close()
     header = request.headers.get("last-event-id")
-    start = last_event_id if last_event_id is not None else int(header) if header and header.isdigit() else None
+    start = last_event_id
+    if start is None and header and header.isdigit() and int(header) <= MAX_EVENT_ID:
+        start = int(header)  # a mangled header is no reason to refuse the stream: it starts from now instead
     visible, sees = visible_to(user.role, user.department_id), seen_by(user.role, user.department_id)
 
     async def stream() -> AsyncIterator[bytes]:

@@ -31,12 +31,16 @@ class TemplateIn(BaseModel):
     @classmethod
     def _known_placeholders(cls, body: str) -> str:
         try:
-            names = {name for _, name, _, _ in string.Formatter().parse(body) if name is not None}
+            fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(body)]
         except ValueError as exc:
             raise ValueError(f"template is not well-formed: {exc}") from exc
+        names = {name for name, _, _ in fields if name is not None}
         unknown = names - PLACEHOLDERS
         if unknown:
             raise ValueError(f"unknown placeholders {sorted(unknown)}; use {sorted(PLACEHOLDERS)}")
+        # Placeholders are plain text: "{number:d}" or "{number!r}" would fail (or print oddly) at every use.
+        if any(spec or conversion for name, spec, conversion in fields if name is not None):
+            raise ValueError("placeholders take no format or conversion: write {number}, {category}, {department}")
         return body
 
 

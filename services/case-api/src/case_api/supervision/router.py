@@ -39,6 +39,10 @@ PUBLIC_FIELDS = (
 )
 
 
+# Days a report may name: far wider than any centre's records, and far inside what dates and databases can hold.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
 def _period(request: Request, start: date | None, end: date | None) -> tuple[datetime, datetime]:
     """Local calendar days [from, to] → aware instants; defaults to the last 30 days."""
     tz = ZoneInfo(request.app.state.settings.timezone)
@@ -67,8 +71,8 @@ async def stats(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
+    end: Annotated[date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)] = None,
 ) -> dict[str, Any]:
     begin, finish = _period(request, start, end)
     # A handler's drill-down stops at their own department.
@@ -86,8 +90,8 @@ async def stats(
 async def public_stats(
     request: Request,
     session: SessionDep,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
+    end: Annotated[date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)] = None,
 ) -> dict[str, Any]:
     begin, finish = _period(request, start, end)
     figures = await _department_figures(request, session, begin, finish, None)
@@ -141,7 +145,10 @@ async def report(
     session: SessionDep,
     user: CurrentUser,
     period: str,
-    day: Annotated[date | None, Query(alias="date", description="any day in the period; default today")] = None,
+    day: Annotated[
+        date | None,
+        Query(alias="date", ge=FIRST_DAY, le=LAST_DAY, description="any day in the period; default today"),
+    ] = None,
     format: Annotated[str, Query(pattern="^(json|csv|html)$")] = "json",
 ) -> dict[str, Any] | Response:
     if user.role == Role.HANDLER:
