@@ -18,6 +18,9 @@ class RateLimiter:
         self.burst = burst
         self._buckets: dict[str, _Bucket] = {}
 
+    def __len__(self) -> int:
+        return len(self._buckets)
+
     def take(self, key: str) -> float:
         """0 when allowed (a token is used); otherwise the seconds until the next token."""
         now = time.monotonic()

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .accounts import Account, load_accounts
+from .accounts import Account, AccountRegistry, load_accounts
 from .contracts.v1 import Channel
 from .health import Check, health_router
 from .ingest import InboundPublisher
@@ -57,14 +57,25 @@ class AccountRateLimit:
     A plain ASGI middleware: Starlette's `@app.middleware("http")` (BaseHTTPMiddleware) costs an extra task and
     memory streams per request, which halved the throughput of the whole webhook (benchmarks/NOTES.md)."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, channel: Channel) -> None:
         self.app = app
         self.limiter = limiter
+        self.channel = channel
+
+    def _known(self, scope: Scope, account_id: str) -> bool:
+        # Only configured accounts get a bucket: one per made-up path would grow without end (the app 404s them).
+        accounts: AccountRegistry | None = getattr(scope["app"].state, "accounts", None)
+        return accounts is not None and accounts.get(self.channel, account_id) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             parts = scope["path"].split("/")  # /webhooks/<channel>/<account>
-            if len(parts) == 4 and parts[1] == "webhooks" and (wait := self.limiter.take(parts[3])):
+            if (
+                len(parts) == 4
+                and parts[1] == "webhooks"
+                and self._known(scope, parts[3])
+                and (wait := self.limiter.take(parts[3]))
+            ):
                 seconds = max(1, int(wait + 0.999))
                 response = JSONResponse(
                     {"detail": f"too many requests for this account; retry in {seconds} s"},
@@ -169,9 +180,11 @@ def create_ingest_app(
 
     app = FastAPI(title=ingest.service_name, lifespan=lifespan)
     app.state.settings = settings
-    limiter = RateLimiter(rate=settings.webhook_rate_per_account, burst=settings.webhook_burst_per_account)
+    limiter = app.state.limiter = RateLimiter(
+        rate=settings.webhook_rate_per_account, burst=settings.webhook_burst_per_account
+    )
 
-    app.add_middleware(AccountRateLimit, limiter=limiter)
+    app.add_middleware(AccountRateLimit, limiter=limiter, channel=channel)
     app.include_router(webhook_router)
     app.include_router(health_router(checks))
     return app

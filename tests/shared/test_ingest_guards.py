@@ -51,7 +51,8 @@ async def test_a_flood_on_one_account_gets_429_with_retry_after(kafka_settings: 
         webhook_burst_per_account=2,
     )
     account = WeChatAccount(token="tok", app_id="wx1")
-    async with serving(create_app(settings)) as client:
+    app = create_app(settings)
+    async with serving(app) as client:
         codes = []
         for i in range(3):
             query, body = push(account, text_xml(account, sender="o1", text="x", msg_id=100 + i))
@@ -59,6 +60,11 @@ async def test_a_flood_on_one_account_gets_429_with_retry_after(kafka_settings: 
             codes.append(response.status_code)
         assert codes == [200, 200, 429]
         assert int(response.headers["retry-after"]) >= 1
+        # Made-up accounts are not found, and get no bucket each: memory stays bounded by the accounts file.
+        for i in range(20):
+            query, body = push(account, text_xml(account, sender="o1", text="x", msg_id=200 + i))
+            assert (await client.post(f"/webhooks/wechat/nobody-{i}", params=query, content=body)).status_code == 404
+        assert len(app.state.limiter) == 1
 
 
 async def test_a_record_that_cannot_be_serialised_is_not_reported_as_a_broker_outage(
