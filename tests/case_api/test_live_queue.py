@@ -21,6 +21,7 @@ from case_api.db import make_engine, make_sessionmaker
 from case_api.main import create_app
 from case_api.outbox.models import OutboxRecord
 from case_api.outbox.signal import OutboxSignal
+from case_api.queue import router as queue_router
 from case_api.queue.hub import OutboxHub
 from case_api.queue.live import GRACE_S, Held, LiveCursor, seen_by, visible_to
 from case_api.settings import Settings
@@ -286,3 +287,22 @@ def test_the_hub_opens_a_stream_where_it_can_tell_what_is_missing() -> None:
     assert resumed is not None and resumed.last == 106 and sorted(resumed.gaps) == [105]
     assert hub.open(99) is None  # further back than the hub holds
     assert hub.open(111) is None  # past what the hub has read
+
+
+async def test_a_live_queue_ends_when_its_user_is_disabled(
+    database_url: str, kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue_router, "USER_RECHECK_S", 0.2)
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
+    async with serving(settings) as (client, admin):
+        body = {"username": "screen", "password": "correct-horse-9", "role": "operator"}
+        assert (await client.post("/api/v1/users", json=body, headers=admin)).status_code == 201
+        operator = {"Authorization": await bearer(client, "screen", "correct-horse-9")}
+        async with client.stream("GET", "/api/v1/queue/events", headers=operator) as live:
+            assert live.status_code == 200
+            disabled = await client.patch("/api/v1/users/screen", json={"active": False}, headers=admin)
+            assert disabled.status_code == 200
+            # The server closes the stream: reading it to the end returns instead of waiting for events.
+            await asyncio.wait_for(live.aread(), 10)
+        reconnect = await client.get("/api/v1/queue/events", headers=operator)
+        assert reconnect.status_code == 401

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
@@ -13,10 +14,11 @@ from case_api.deps import SessionDep
 from . import service
 from .deps import AdminUser, CurrentUser
 from .models import Role, User
-from .schemas import TokenOut, UserCreate, UserOut
+from .schemas import PasswordChange, TokenOut, UserCreate, UserOut, UserUpdate, check_department
 from .throttle import LoginThrottle
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
+log = structlog.get_logger(__name__)
 
 
 @router.post("/auth/token", response_model=TokenOut, summary="OAuth2 password flow: a bearer token for a shift")
@@ -66,3 +68,42 @@ async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> Us
     )
     await session.commit()
     return user
+
+
+@router.patch("/users/{username}", response_model=UserOut, summary="Disable, move, rename or reset a user")
+async def update_user(username: str, body: UserUpdate, admin: AdminUser, session: SessionDep) -> User:
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise HTTPException(404, f"no user {username!r}")
+    changes = body.model_dump(exclude_unset=True)
+    role = Role(changes.get("role") or user.role)
+    # A handler moved to staff leaves their department behind; anything else must still make sense together.
+    department_id = changes["department_id"] if "department_id" in changes else user.department_id
+    if "role" in changes and role is not Role.HANDLER and "department_id" not in changes:
+        department_id = None
+    try:
+        check_department(role, department_id)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if department_id and await session.get(Department, department_id) is None:
+        raise HTTPException(422, f"no department {department_id!r}")
+    if user.id == admin.id and (changes.get("active") is False or role is not Role.ADMIN):
+        raise HTTPException(409, "administrators cannot disable or demote themselves: ask another administrator")
+    user.role, user.department_id = role.value, department_id
+    if body.display_name is not None:
+        user.display_name = body.display_name
+    if body.active is not None:
+        user.active = body.active
+    if body.password is not None:
+        user.password_hash = service.hash_password(body.password)
+    log.info("user_updated", username=username, by=admin.username, fields=sorted(changes.keys()))
+    await session.commit()
+    return user
+
+
+@router.post("/auth/password", status_code=204, summary="Change your own password")
+async def change_password(body: PasswordChange, user: CurrentUser, session: SessionDep) -> None:
+    if not service.verify_password(user.password_hash, body.current_password):
+        raise HTTPException(403, "the current password is wrong")
+    user.password_hash = service.hash_password(body.new_password)
+    await session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import and_, func, or_, select
 from sse_starlette import EventSourceResponse
 
 from case_api.auth.deps import CurrentUser
-from case_api.auth.models import Role
+from case_api.auth.models import Role, User
 from case_api.cases import access, cursors
 from case_api.cases.models import Case, CaseStatus
 from case_api.cases.schemas import CasePage, CaseSummary
@@ -23,6 +24,7 @@ from .live import LiveCursor, frames, seen_by, visible_to
 
 router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
 MAX_EVENT_ID = 2**63 - 1  # outbox ids are 64-bit integers
+USER_RECHECK_S = 30.0  # how soon a live queue notices its user was disabled or given another role
 
 # What each role works on by default; an explicit `status` filter overrides it.
 DEFAULT_STATUSES: dict[str, tuple[CaseStatus, ...]] = {
@@ -126,6 +128,7 @@ async def events(
     if start is None and header and header.isdigit() and int(header) <= MAX_EVENT_ID:
         start = int(header)  # a mangled header is no reason to refuse the stream: it starts from now instead
     visible, sees = visible_to(user.role, user.department_id), seen_by(user.role, user.department_id)
+    who = (user.id, user.role, user.department_id, True)
 
     async def stream() -> AsyncIterator[bytes]:
         # Read-only sessions: on SQLite the others begin IMMEDIATE and would queue each read behind intake's writes.
@@ -138,7 +141,16 @@ async def events(
                 first = start if start is not None else (await session.scalar(select(func.max(OutboxRecord.id)))) or 0
                 cursor = LiveCursor(first)
                 await cursor.mark_uncommitted(session)
+        checked = time.monotonic()
         while not await request.is_disconnected():
+            if time.monotonic() - checked > USER_RECHECK_S:
+                # A stream lasts a shift: one whose user was disabled or moved since it opened ends here, and
+                # the screen's reconnect is refused or sees its new scope.
+                checked = time.monotonic()
+                async with sessions() as session:
+                    now = await session.get(User, user.id)
+                if now is None or (now.id, now.role, now.department_id, now.active) != who:
+                    return
             woken = hub.changed.armed()
             if hub.serves(cursor):  # the usual case: no query of its own
                 events, more = hub.take(cursor, sees)

@@ -1,0 +1,73 @@
+"""Administrators keep the staff list true: people leave, move department, forget passwords."""
+
+from __future__ import annotations
+
+from tests.case_api.factories import bearer, routed
+from tests.case_api.test_cases_http import Api, api  # noqa: F401 - the fixture
+
+
+async def _sign_in(api: Api, username: str, password: str) -> int:  # noqa: F811
+    form = {"username": username, "password": password}
+    return (await api.client.post("/api/v1/auth/token", data=form)).status_code
+
+
+async def test_a_disabled_user_is_shut_out_at_once(api: Api) -> None:  # noqa: F811
+    operator = await api.as_user("leaver", "operator")
+    assert (await api.client.get("/api/v1/queue", headers=operator)).status_code == 200
+    disabled = await api.client.patch("/api/v1/users/leaver", json={"active": False})
+    assert disabled.status_code == 200 and disabled.json()["active"] is False
+    # The token still in their browser stops working, and they cannot sign in again.
+    assert (await api.client.get("/api/v1/queue", headers=operator)).status_code == 401
+    assert await _sign_in(api, "leaver", "correct-horse-9") == 401
+    assert (await api.client.patch("/api/v1/users/leaver", json={"active": True})).json()["active"] is True
+    assert await _sign_in(api, "leaver", "correct-horse-9") == 200
+
+
+async def test_a_handler_moved_to_another_department_sees_that_department_only(api: Api) -> None:  # noqa: F811
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "confirm")  # housing
+    handler = await api.as_user("mover", "handler", "housing")
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=handler)).status_code == 200
+    moved = await api.client.patch("/api/v1/users/mover", json={"department_id": "health"})
+    assert moved.json()["department_id"] == "health"
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=handler)).status_code == 404
+    # Made an operator: the department goes with the old role.
+    promoted = await api.client.patch("/api/v1/users/mover", json={"role": "operator"})
+    assert (promoted.json()["role"], promoted.json()["department_id"]) == ("operator", None)
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=handler)).status_code == 200
+
+
+async def test_changes_that_make_no_sense_are_refused_and_change_nothing(api: Api) -> None:  # noqa: F811
+    operator = await api.as_user("op", "operator")
+    await api.as_user("hh", "handler", "housing")
+    for username, body, status, reason in [
+        ("hh", {"role": "handler", "department_id": None}, 422, "must belong to a department"),
+        ("op", {"role": "handler"}, 422, "must belong to a department"),
+        ("op", {"department_id": "housing"}, 422, "only handlers"),
+        ("hh", {"department_id": "atlantis"}, 422, "no department"),
+        ("hh", {"password": "short"}, 422, "at least 8"),
+        ("hh", {"superuser": True}, 422, "extra"),
+        ("nobody", {"active": False}, 404, "no user"),
+        ("admin", {"active": False}, 409, "cannot disable or demote themselves"),
+        ("admin", {"role": "operator"}, 409, "cannot disable or demote themselves"),
+    ]:
+        response = await api.client.patch(f"/api/v1/users/{username}", json=body)
+        assert response.status_code == status and reason in response.text, (username, body, response.text)
+    refused = await api.client.patch("/api/v1/users/hh", json={"active": False}, headers=operator)
+    assert refused.status_code == 403
+    users = {u["username"]: u for u in (await api.client.get("/api/v1/users")).json()}
+    assert (users["hh"]["role"], users["hh"]["department_id"], users["hh"]["active"]) == ("handler", "housing", True)
+    assert (users["op"]["role"], users["admin"]["role"], users["admin"]["active"]) == ("operator", "admin", True)
+
+
+async def test_passwords_are_reset_by_an_administrator_or_changed_by_their_owner(api: Api) -> None:  # noqa: F811
+    await api.as_user("forgetful", "operator")
+    assert (await api.client.patch("/api/v1/users/forgetful", json={"password": "brand-new-1"})).status_code == 200
+    assert await _sign_in(api, "forgetful", "correct-horse-9") == 401
+    headers = {"Authorization": await bearer(api.client, "forgetful", "brand-new-1")}
+    wrong = {"current_password": "guess-guess", "new_password": "mine-only-2"}
+    assert (await api.client.post("/api/v1/auth/password", json=wrong, headers=headers)).status_code == 403
+    right = {"current_password": "brand-new-1", "new_password": "mine-only-2"}
+    assert (await api.client.post("/api/v1/auth/password", json=right, headers=headers)).status_code == 204
+    assert await _sign_in(api, "forgetful", "brand-new-1") == 401
+    assert await _sign_in(api, "forgetful", "mine-only-2") == 200
