@@ -313,6 +313,20 @@ async def test_claims_keep_two_operators_off_one_case_and_expire(api: Api) -> No
     assert (await api.act(case_id, "accept", headers=bob)).status_code == 200
 
 
+async def test_only_supervisors_free_a_colleagues_claim(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "confirm")  # housing
+    alice = await api.as_user("alice", "operator")
+    bob = await api.as_user("bob", "operator")
+    handler = await api.as_user("hh", "handler", "housing")
+    supervisor = await api.as_user("sup", "supervisor")
+    await api.act(case_id, "claim", headers=alice)
+    for colleague in (bob, handler):
+        refused = await api.act(case_id, "release", headers=colleague)
+        assert refused.status_code == 409 and "alice" in refused.json()["detail"]
+    assert (await api.act(case_id, "release", headers=supervisor)).json()["claimed_by"] is None
+
+
 async def test_each_role_sees_its_own_queue(api: Api) -> None:
     a, b, c = await api.seed(routed("m1", sender="a"), routed("m2", sender="b"), routed("m3", sender="c"))
     await api.act(b, "confirm")  # housing

@@ -417,6 +417,7 @@ class CaseActions:
         case.claimed_by, case.claim_expires_at = self.user.username, self.now + lease
 
     async def release(self, case: Case) -> None:
-        if case.claimed_by not in (None, self.user.username) and self.user.role == Role.OPERATOR:
+        # Supervisors and administrators free a claim someone left behind; nobody else takes one from a colleague.
+        if case.claimed_by not in (None, self.user.username) and self.user.role in (Role.OPERATOR, Role.HANDLER):
             raise Conflict(f"case is claimed by {case.claimed_by}")
         case.claimed_by, case.claim_expires_at = None, None
