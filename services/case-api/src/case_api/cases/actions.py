@@ -290,6 +290,7 @@ class CaseActions:
             changes={
                 "department_id": department_id,
                 "transfer_count": case.transfer_count + 1,
+                "resolution_due_at": self.policy.transferred_due(case, now=self.now),
             },
             details={"from_department_id": previous, "to_department_id": department_id},
         )

@@ -29,6 +29,10 @@ class DeadlinePolicy(Protocol):
         the date is not in the future or later than the policy allows."""
         ...
 
+    def transferred_due(self, case: Case, *, now: datetime) -> datetime | None:
+        """The case's resolution deadline once it is passed to another department at `now`."""
+        ...
+
 
 @dataclass(frozen=True)
 class WallClockPolicy:
@@ -56,6 +60,9 @@ class WallClockPolicy:
     def promised_due(self, case: Case, *, promised_at: datetime, now: datetime) -> datetime | None:
         if promised_at <= now:
             raise PromiseError(f"the promised deadline {promised_at.isoformat()} is not in the future")
+        return case.resolution_due_at
+
+    def transferred_due(self, case: Case, *, now: datetime) -> datetime | None:
         return case.resolution_due_at
 
 
@@ -164,3 +171,10 @@ class CalendarPolicy:
             # The limit counts from receipt; a reopened case's new period began later (when is not kept): from now.
             current = replace(current, received_at=now)
         return _utc(self.calculator.promised(current, promised_at=promised_at, now=now).resolution.due_at)
+
+    def transferred_due(self, case: Case, *, now: datetime) -> datetime | None:
+        """The policy's transfer rules (sla.yaml: transfer): keep the citizen's deadline, restart it for the
+        receiving department, or leave that department a minimum; a deadline already passed stays passed."""
+        if case.resolution_due_at is None:
+            return None
+        return _utc(self.calculator.transferred(self._current(case), at=now).resolution.due_at)
