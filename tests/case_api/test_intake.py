@@ -127,6 +127,15 @@ async def test_platform_events_are_recorded_but_open_no_case(sessions: Sessions)
     assert message.case_id is None and message.event == {"name": "subscribe"}
 
 
+async def test_a_message_of_a_type_we_cannot_show_still_opens_a_case(sessions: Sessions) -> None:
+    await intake(sessions, [routed("f1", kind=MessageKind.OTHER, text="")])
+    [case] = await cases(sessions)
+    assert case.message_count == 1 and case.status == "new"
+    async with sessions() as session:
+        message = (await session.scalars(select(Message))).one()
+    assert message.case_id == case.id and message.kind == "other"
+
+
 async def test_tracking_numbers_are_unique_and_sequential(sessions: Sessions) -> None:
     await intake(sessions, [routed(f"m{i}", sender=f"s{i}") for i in range(5)])
     await intake(sessions, [routed(f"m{i}", sender=f"s{i}") for i in range(5, 8)])

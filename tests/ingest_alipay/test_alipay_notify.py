@@ -206,17 +206,21 @@ def test_an_event_with_a_msg_id_keeps_it() -> None:
     assert message.platform_message_id == "999"
 
 
-def test_an_unknown_message_type_is_recorded_not_rejected() -> None:
+def test_a_citizens_message_of_an_unknown_type_reaches_an_operator() -> None:
     xml = TEXT_MESSAGE.replace("<![CDATA[text]]>", "<![CDATA[image]]>").replace(
         "<Text><Content><![CDATA[你好，小区门口路灯坏了]]></Content></Text>",
         "<Image><MediaId>m1</MediaId></Image>",
     )
     message = parse_message(xml, account_id="a", received_at=RECEIVED)
 
-    assert message.kind is MessageKind.EVENT
-    assert message.event == PlatformEvent(name="unknown:image")
+    assert message.kind is MessageKind.OTHER and message.is_citizen_message  # opens or joins a case
+    assert [a.kind for a in message.attachments] == ["image"] and message.event is None
     assert message.platform_message_id == "160106501407000001"
     assert "<MediaId>m1</MediaId>" in message.raw
+    # Without a MsgId it is no citizen's message: recorded as an event, as before.
+    no_id = xml.replace("<MsgId><![CDATA[160106501407000001]]></MsgId>", "")
+    event = parse_message(no_id, account_id="a", received_at=RECEIVED)
+    assert event.kind is MessageKind.EVENT and event.event == PlatformEvent(name="unknown:image")
 
 
 BILLION_LAUGHS = (

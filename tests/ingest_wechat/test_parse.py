@@ -104,10 +104,13 @@ def test_msg_type_is_compared_case_insensitively() -> None:
     assert parse(HEAD + "<MsgType>TEXT</MsgType><Content>x</Content><MsgId>6</MsgId></xml>").kind is MessageKind.TEXT
 
 
-def test_unknown_types_are_acknowledged_as_events() -> None:
-    m = parse(HEAD + "<MsgType>miniprogrampage</MsgType><MsgId>7</MsgId></xml>")
-    assert m.kind is MessageKind.EVENT
-    assert m.event.name == "unknown:miniprogrampage"
+def test_a_citizens_message_of_an_unknown_type_reaches_an_operator() -> None:
+    m = parse(HEAD + "<MsgType>miniprogrampage</MsgType><Title>办事指南</Title><MsgId>7</MsgId></xml>")
+    assert m.kind is MessageKind.OTHER and m.is_citizen_message and m.event is None
+    assert [(a.kind, a.title) for a in m.attachments] == [("miniprogrampage", "办事指南")]
+    # Without a MsgId it is no citizen's message: recorded as an event.
+    e = parse(HEAD + "<MsgType>newfeature</MsgType></xml>")
+    assert e.kind is MessageKind.EVENT and e.event.name == "unknown:newfeature"
 
 
 @pytest.mark.parametrize(

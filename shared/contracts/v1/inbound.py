@@ -25,6 +25,9 @@ class MessageKind(StrEnum):
     LOCATION = "location"
     LINK = "link"
     EVENT = "event"  # follow, menu click, scan…: recorded, never opens a case
+    # A citizen's message of a type we cannot show (a file, a mini-program card…): it opens or joins a case like
+    # any other, its attachment names the type and `raw` keeps what it carried, so an operator sees it.
+    OTHER = "other"
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

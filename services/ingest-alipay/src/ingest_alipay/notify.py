@@ -16,7 +16,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from shared.contracts.v1 import Channel, InboundMessage, MessageKind, PlatformEvent
+from shared.contracts.v1 import Attachment, Channel, InboundMessage, MessageKind, PlatformEvent
 
 from .errors import MalformedNotify
 
@@ -118,6 +118,7 @@ def parse_message(biz_content: str, *, account_id: str, received_at: datetime) -
     kind = MessageKind.EVENT
     text = ""
     event: PlatformEvent | None = None
+    attachments: list[Attachment] = []
     if msg_type == "text":
         kind = MessageKind.TEXT
         content = root.find("Text/Content")
@@ -128,9 +129,13 @@ def parse_message(biz_content: str, *, account_id: str, received_at: datetime) -
             raise MalformedNotify("event without EventType")
         # ActionParam is the menu key for click, a JSON object with `scene` for enter: kept as sent.
         event = PlatformEvent(name=name, key=_text(root, "ActionParam") or None)
+    elif _text(root, "MsgId"):
+        # Other message types are undocumented (alipay.md): acknowledged, never rejected, since a rejected
+        # notify is retried and then lost. One with a MsgId is a citizen's (an image…): it reaches an operator;
+        # the raw XML keeps whatever it carried.
+        kind = MessageKind.OTHER
+        attachments.append(Attachment(kind=msg_type))
     else:
-        # Other message types are undocumented (alipay.md): recorded and acknowledged, never rejected, since
-        # a rejected notify is retried and then lost. The raw XML keeps whatever they carried.
         event = PlatformEvent(name=f"unknown:{msg_type}")
 
     # Messages carry MsgId. Events need not; alipay.md dedupes them by FromUserId + CreateTime + EventType,
@@ -149,6 +154,7 @@ def parse_message(biz_content: str, *, account_id: str, received_at: datetime) -
         received_at=received_at,
         kind=kind,
         text=text,
+        attachments=attachments,
         event=event,
         raw=biz_content,
         raw_format="xml",

@@ -116,8 +116,12 @@ def to_inbound(fields: dict[str, str], *, account_id: str, raw: str, received_at
         event = PlatformEvent(name=name, key=fields.get("EventKey") or None)
         if name == "location" and fields.get("Latitude") and fields.get("Longitude"):
             location = _location(fields, "Latitude", "Longitude")
+    elif fields.get("MsgId"):
+        # A citizen's message of a type this code does not know (file, mini-program card…): acknowledged, never
+        # rejected (the platform would retry forever), and shown to an operator rather than buried as an event.
+        kind = MessageKind.OTHER
+        attachments.append(Attachment(kind=msg_type, media_id=fields.get("MediaId"), title=fields.get("Title")))
     else:
-        # Unknown types are acknowledged and recorded, never rejected (the platform would retry forever).
         event = PlatformEvent(name=f"unknown:{msg_type}")
 
     # Ordinary messages carry MsgId; events are deduplicated by sender + CreateTime (wechat.md).
