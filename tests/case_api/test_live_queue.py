@@ -8,6 +8,8 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from case_api.auth.models import Role
+from case_api.auth.service import issue_token
 from case_api.db import make_engine, make_sessionmaker
 from case_api.main import create_app
 from case_api.outbox.models import OutboxRecord
@@ -306,3 +309,17 @@ async def test_a_live_queue_ends_when_its_user_is_disabled(
             await asyncio.wait_for(live.aread(), 10)
         reconnect = await client.get("/api/v1/queue/events", headers=operator)
         assert reconnect.status_code == 401
+
+
+async def test_a_live_queue_ends_when_its_token_expires(
+    database_url: str, kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue_router, "USER_RECHECK_S", 0.2)
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
+    async with serving(settings) as (client, admin):
+        [me] = [u for u in (await client.get("/api/v1/users", headers=admin)).json() if u["username"] == "admin"]
+        user = SimpleNamespace(id=me["id"], role="admin")
+        token = issue_token(user, secret=settings.secret_key, ttl=timedelta(seconds=2))  # type: ignore[arg-type]
+        async with client.stream("GET", "/api/v1/queue/events", headers={"Authorization": f"Bearer {token}"}) as live:
+            assert live.status_code == 200
+            await asyncio.wait_for(live.aread(), 15)  # closed by the server once the token is past its time

@@ -61,10 +61,11 @@ def issue_token(user: User, *, secret: str, ttl: timedelta) -> str:
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
-def read_token(token: str, *, secret: str) -> uuid.UUID:
+def read_token(token: str, *, secret: str) -> tuple[uuid.UUID, float]:
+    """The user the token was issued to, and when it expires (seconds since the epoch)."""
     try:
         claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["sub", "exp"]})
-        return uuid.UUID(claims["sub"])
+        return uuid.UUID(claims["sub"]), float(claims["exp"])
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken(str(exc)) from exc
 

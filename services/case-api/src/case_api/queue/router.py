@@ -128,7 +128,7 @@ async def events(
     if start is None and header and header.isdigit() and int(header) <= MAX_EVENT_ID:
         start = int(header)  # a mangled header is no reason to refuse the stream: it starts from now instead
     visible, sees = visible_to(user.role, user.department_id), seen_by(user.role, user.department_id)
-    who = (user.id, user.role, user.department_id, True)
+    who, expires = (user.id, user.role, user.department_id, True), request.state.token_expires
 
     async def stream() -> AsyncIterator[bytes]:
         # Read-only sessions: on SQLite the others begin IMMEDIATE and would queue each read behind intake's writes.
@@ -149,8 +149,8 @@ async def events(
                 checked = time.monotonic()
                 async with sessions() as session:
                     now = await session.get(User, user.id)
-                if now is None or (now.id, now.role, now.department_id, now.active) != who:
-                    return
+                if now is None or (now.id, now.role, now.department_id, now.active) != who or time.time() > expires:
+                    return  # an expired token ends its stream too: the screen signs in again
             woken = hub.changed.armed()
             if hub.serves(cursor):  # the usual case: no query of its own
                 events, more = hub.take(cursor, sees)
