@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from case_api.auth.models import Role
 from case_api.auth.service import issue_token
 from case_api.db import make_engine, make_sessionmaker
+from case_api.intake.service import intake_batch
 from case_api.main import create_app
 from case_api.outbox.models import OutboxRecord
 from case_api.outbox.signal import OutboxSignal
@@ -32,7 +34,7 @@ from inbox_dev.ports import free_port
 from shared.contracts.v1 import RoutedMessageRecord, utcnow
 from shared.settings import DatabaseSettings, KafkaSettings
 from shared.topics import CASE_EVENTS
-from tests.case_api.factories import bearer, routed
+from tests.case_api.factories import POLICY, bearer, routed
 
 OPERATORS = 30  # more than the database pool holds (10 + 10 overflow on PostgreSQL, 5 + 10 on SQLite)
 
@@ -323,3 +325,38 @@ async def test_a_live_queue_ends_when_its_token_expires(
         async with client.stream("GET", "/api/v1/queue/events", headers={"Authorization": f"Bearer {token}"}) as live:
             assert live.status_code == 200
             await asyncio.wait_for(live.aread(), 15)  # closed by the server once the token is past its time
+
+
+async def test_a_co_handling_department_sees_the_case_live(database_url: str, kafka_settings: KafkaSettings) -> None:
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await intake_batch(session, [routed("m1", text="噪音扰民")], tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)
+    await engine.dispose()
+    start = await _outbox_end(database_url)
+    async with serving(settings) as (client, admin):
+        for name, department in [("h-env", "environment"), ("h-health", "health")]:
+            body = {"username": name, "password": "correct-horse-9", "role": "handler", "department_id": department}
+            assert (await client.post("/api/v1/users", json=body, headers=admin)).status_code == 201
+        env = {"Authorization": await bearer(client, "h-env", "correct-horse-9")}
+        [case] = (await client.get("/api/v1/cases", headers=admin)).json()["items"]
+        act = f"/api/v1/cases/{case['id']}"
+        async with client.stream("GET", f"/api/v1/queue/events?after={start}", headers=env) as live:
+            events = _events(live)
+            await client.post(f"{act}/accept", json={}, headers=admin)
+            await client.post(f"{act}/classify", json={"category_id": "housing-property"}, headers=admin)
+            helper = {"co_handlers": [{"department_id": "environment", "part": "检测噪音"}]}
+            assert (await client.post(f"{act}/dispatch", json=helper, headers=admin)).status_code == 200
+            await client.post(f"{act}/reply", json={"text": "已处理"}, headers=admin)
+            # The co-handling department learns it was brought in, and follows the case from then on.
+            first, second = [await asyncio.wait_for(anext(events), 10) for _ in range(2)]
+            assert (first["event"], second["event"]) == ("gov.inbox.case.co-handler-added", "gov.inbox.case.replied")
+    # Read from the database too (a stream resuming from further back than the hub holds): the same events, and
+    # none for another department.
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session:
+        for department, expected in [("environment", 2), ("health", 0)]:
+            visible = visible_to(Role.HANDLER, department)
+            rows = await session.scalars(select(OutboxRecord.id).where(OutboxRecord.id > start, visible))
+            assert len(rows.all()) == expected, department
+    await engine.dispose()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
@@ -31,6 +34,20 @@ async def can_see(session: AsyncSession, user: User, case: Case) -> bool:
         return True
     part = await session.get(CaseDepartment, (case.id, user.department_id))
     return part is not None and part.role == "helper"  # as in visible_to: a lead part mirrors department_id
+
+
+async def co_handlers(session: AsyncSession, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """Each case's co-handling departments: their handlers' live queues get the case's events too."""
+    found: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if case_ids:
+        rows = await session.execute(
+            select(CaseDepartment.case_id, CaseDepartment.department_id).where(
+                CaseDepartment.case_id.in_(list(case_ids)), CaseDepartment.role == "helper"
+            )
+        )
+        for case_id, department_id in rows:
+            found[case_id].append(department_id)
+    return found
 
 
 def is_lead_handler(user: User, case: Case) -> bool:

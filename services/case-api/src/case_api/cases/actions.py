@@ -385,7 +385,7 @@ class CaseActions:
         existing = await self.session.get(CaseDepartment, (case.id, department_id))
         if department_id == case.department_id or existing is not None:
             raise Conflict(f"department {department_id!r} already works on this case")
-        await self._move(case, Action.ADD_CO_HANDLER, details={"department_id": department_id, "part": part})
+        # The part first: the event announcing it then reaches the new department's live queue too.
         self.session.add(
             CaseDepartment(
                 case_id=case.id,
@@ -396,6 +396,7 @@ class CaseActions:
                 created_at=self.now,
             )
         )
+        await self._move(case, Action.ADD_CO_HANDLER, details={"department_id": department_id, "part": part})
 
     async def complete_part(self, case: Case, *, department_id: str, note: str | None) -> None:
         self._check(case, Action.COMPLETE_PART)

@@ -20,6 +20,7 @@ from case_api.auth.models import Role
 from case_api.outbox import service as outbox
 from shared.contracts.v1 import CaseChange
 
+from .access import co_handlers
 from .deadlines import reschedule
 from .models import Case, CaseStatus
 
@@ -249,5 +250,7 @@ async def _announce(
     change = CaseChange(
         action=event, from_status=from_status, to_status=case.status, actor=actor, reason=reason, details=details or {}
     )
-    await outbox.add(session, [outbox.case_event_row(case.id, change, after, department_id=case.department_id)])
+    helpers = (await co_handlers(session, [case.id])).get(case.id, [])
+    row = outbox.case_event_row(case.id, change, after, department_id=case.department_id, co_handlers=helpers)
+    await outbox.add(session, [row])
     return entry

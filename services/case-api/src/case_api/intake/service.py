@@ -19,6 +19,7 @@ from sqlalchemy import insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.audit.models import AuditEntry
+from case_api.cases.access import co_handlers
 from case_api.cases.deadlines import DeadlinePolicy, end_wait, waited, warn_time
 from case_api.cases.lifecycle import record, snapshot
 from case_api.cases.models import Case, CaseDepartment, CaseStatus, Message
@@ -171,9 +172,13 @@ def _audit_row(case: Case, action: str, from_status: str | None, before: Case | 
     }
 
 
-def _event(case: Case, action: str, from_status: str | None, details: dict[str, Any]) -> dict[str, Any]:
+def _event(
+    case: Case, action: str, from_status: str | None, details: dict[str, Any], helpers: list[str] | None = None
+) -> dict[str, Any]:
     change = CaseChange(action=action, from_status=from_status, to_status=case.status, actor=ACTOR, details=details)
-    return outbox.case_event_row(case.id, change, snapshot(case), department_id=case.department_id)
+    return outbox.case_event_row(
+        case.id, change, snapshot(case), department_id=case.department_id, co_handlers=helpers or ()
+    )
 
 
 async def _acknowledge(
@@ -388,12 +393,13 @@ async def intake_batch(
     answered: list[Case] = []  # cases that were waiting on the citizen, who has now written
     if touched:
         # Follow-ups: bump counters on the open cases they joined, and tell other systems.
+        helpers = await co_handlers(session, list(touched))
         for case in (await session.scalars(select(Case).where(Case.id.in_(list(touched))))).all():
             count, last = touched[case.id]
             case.message_count += count
             case.last_message_at = max(case.last_message_at, last)
             case.updated_at = now
-            events.append(_event(case, "message-added", case.status, {"messages": count}))
+            events.append(_event(case, "message-added", case.status, {"messages": count}, helpers.get(case.id)))
             if case.waiting_since is not None:
                 answered.append(case)
     await session.execute(insert(Message.__table__), messages)

@@ -24,5 +24,7 @@ class OutboxRecord(Base):
     value: Mapped[str] = mapped_column(Text)
     case_id: Mapped[str | None] = mapped_column(String(36))
     department_id: Mapped[str | None] = mapped_column(String(64))  # lets a handler's event stream be filtered
+    # The case's co-handling departments as ",a,b," (one LIKE finds a department); None when there are none.
+    co_handlers: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import insert
@@ -14,8 +15,18 @@ from shared.topics import CASE_EVENTS, OUTBOUND_REPLIES
 SOURCE = "case-api"
 
 
+def audience(departments: Collection[str]) -> str | None:
+    """Co-handling departments as the outbox keeps them: ",a,b,", so `LIKE '%,a,%'` finds one exactly."""
+    return f",{','.join(sorted(departments))}," if departments else None
+
+
 def case_event_row(
-    case_id: uuid.UUID, change: CaseChange, snapshot: dict[str, Any], *, department_id: str | None
+    case_id: uuid.UUID,
+    change: CaseChange,
+    snapshot: dict[str, Any],
+    *,
+    department_id: str | None,
+    co_handlers: Collection[str] = (),
 ) -> dict[str, Any]:
     event = CaseEvent.for_change(case_id, change, snapshot)
     return {
@@ -24,6 +35,7 @@ def case_event_row(
         "value": event.to_bytes().decode(),
         "case_id": str(case_id),
         "department_id": department_id,
+        "co_handlers": audience(co_handlers),
         "created_at": utcnow(),
         "published_at": None,
     }
@@ -37,6 +49,7 @@ def reply_command_row(command: ReplyCommand, *, department_id: str | None) -> di
         "value": record.to_bytes().decode(),
         "case_id": str(command.case_id),
         "department_id": department_id,
+        "co_handlers": None,
         "created_at": utcnow(),
         "published_at": None,
     }

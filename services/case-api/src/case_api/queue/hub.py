@@ -76,6 +76,7 @@ class OutboxHub:
             OutboxRecord.id,
             OutboxRecord.department_id,
             case((OutboxRecord.topic == CASE_EVENTS, OutboxRecord.value), else_=None),
+            OutboxRecord.co_handlers,
         )
         async with self._sessions() as session:
             late = []
@@ -87,8 +88,11 @@ class OutboxHub:
                     columns.where(OutboxRecord.id > self._cursor.last).order_by(OutboxRecord.id).limit(HUB_PAGE)
                 )
             )
-        found = {i: Held(department, frame(v) if v is not None else None) for i, department, v in [*late, *new]}
-        accepted = self._cursor.advance([(i, b"") for i, _, _ in late], [(i, b"") for i, _, _ in new])
+        found = {
+            i: Held(department, frame(v) if v is not None else None, helpers)
+            for i, department, v, helpers in [*late, *new]
+        }
+        accepted = self._cursor.advance([(i, b"") for i, *_ in late], [(i, b"") for i, *_ in new])
         for _, row_id, _ in accepted:
             self._hold(row_id, found[row_id])
         self._trim()

@@ -35,6 +35,7 @@ class Held:
 
     department_id: str | None
     frame: bytes | None
+    co_handlers: str | None = None  # ",a,b," as the outbox keeps it
 
 
 Sees = Callable[[Held], bool]
@@ -145,7 +146,8 @@ def visible_to(role: str, department_id: str | None) -> ColumnElement[bool]:
         return condition
     if department_id is None:
         return false()
-    return and_(condition, OutboxRecord.department_id == department_id)
+    helping = OutboxRecord.co_handlers.contains(f",{department_id},", autoescape=True)
+    return and_(condition, or_(OutboxRecord.department_id == department_id, helping))
 
 
 def seen_by(role: str, department_id: str | None) -> Sees:
@@ -154,4 +156,5 @@ def seen_by(role: str, department_id: str | None) -> Sees:
         return lambda row: True
     if department_id is None:
         return lambda row: False
-    return lambda row: row.department_id == department_id
+    member = f",{department_id},"
+    return lambda row: row.department_id == department_id or (row.co_handlers is not None and member in row.co_handlers)

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_api.cases.access import co_handlers
 from case_api.cases.lifecycle import snapshot
 from case_api.cases.models import Case
 from case_api.outbox import service as outbox
@@ -48,6 +49,7 @@ class ReceiptHandler:
                 c.id: c
                 for c in (await session.scalars(select(Case).where(Case.id.in_({r.case_id for r in replies})))).all()
             }
+            helpers = await co_handlers(session, list(cases))
             events = []
             for reply in replies:
                 receipt = receipts[reply.id]
@@ -73,7 +75,15 @@ class ReceiptHandler:
                         "attempts": receipt.attempts,
                     },
                 )
-                events.append(outbox.case_event_row(case.id, change, snapshot(case), department_id=case.department_id))
+                events.append(
+                    outbox.case_event_row(
+                        case.id,
+                        change,
+                        snapshot(case),
+                        department_id=case.department_id,
+                        co_handlers=helpers.get(case.id, ()),
+                    )
+                )
             await outbox.add(session, events)
         unknown = len(receipts) - len(replies)
         if unknown:
