@@ -10,7 +10,7 @@ import pytest
 
 from case_api.cases.deadlines import CalendarPolicy
 from case_api.cases.models import Case
-from case_api.sla import BusinessCalendar, PromiseError, SlaCalculator, load_policies
+from case_api.sla import BusinessCalendar, PromiseError, SlaCalculator, SlaPolicies, load_policies
 from tests.case_api.sla.helpers import sh, write
 
 
@@ -55,3 +55,15 @@ def test_a_promise_is_held_to_the_limit_and_extends_only_when_configured(tmp_pat
     lenient = _policy(tmp_path, "  promise: {extends_resolution: true, limit: null}")
     extended = lenient.promised_due(_case(lenient, received), promised_at=sh(2025, 3, 14, 18, 0), now=now)
     assert extended == sh(2025, 3, 14, 18, 0)
+
+
+def test_due_soon_counts_the_working_time_left_not_the_weekend() -> None:
+    policy = CalendarPolicy(SlaCalculator(calendar=BusinessCalendar(), policies=SlaPolicies(version="builtin")))
+    friday = sh(2025, 3, 7, 17, 30)  # half an hour of the working day left; the next working hour is Monday's
+    due = policy.first_response_due(friday)
+    assert due == sh(2025, 3, 10, 9, 30)
+    # 80 % of the working hour used: Monday 09:18, not Sunday evening (80 % of the wall-clock time).
+    assert policy.warn_at(due, now=friday) == sh(2025, 3, 10, 9, 18)
+    # No working time at all before a rest-day deadline (8 hours on the wall clock): the wall clock counts.
+    saturday = sh(2025, 3, 8, 10, 0)
+    assert policy.warn_at(sh(2025, 3, 8, 18, 0), now=saturday) == sh(2025, 3, 8, 16, 24)

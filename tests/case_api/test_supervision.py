@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_api.cases.lifecycle import record
 from case_api.cases.models import Case
 from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
@@ -54,6 +55,24 @@ async def test_sweeper_warns_then_breaches_once_and_escalates(sessions: Sessions
     assert await event_types(sessions) == ["created", "sla.warning", "sla.breached", "escalated"]
 
 
+async def test_a_second_deadline_missed_is_announced_too(sessions: Sessions) -> None:
+    [case] = await seed(sessions, routed("m1"))
+    created = case.created_at
+    first = await sweep_once(sessions, now=created + timedelta(hours=2), auto_escalate=False)
+    assert first.breached == 1  # the first response (1 hour)
+    # The first response comes on day six, after the resolution deadline (5 days) went by as well.
+    async with sessions() as session, session.begin():
+        late = (await session.scalars(select(Case))).one()
+        changes = {"first_responded_at": created + timedelta(days=6)}
+        await record(session, late, "test.first-response", actor="t", now=created + timedelta(days=6), changes=changes)
+    second = await sweep_once(sessions, now=created + timedelta(days=6, minutes=1), auto_escalate=False)
+    assert second.breached == 1  # the resolution deadline: its own breach, announced once
+    again = await sweep_once(sessions, now=created + timedelta(days=6, minutes=2), auto_escalate=False)
+    assert again.breached == 0
+    types = await event_types(sessions)
+    assert types.count("sla.breached") == 2
+
+
 async def test_answered_and_closed_cases_are_left_alone(sessions: Sessions) -> None:
     await seed(sessions, routed("m1", sender="a"), routed("m2", sender="b"))
     async with sessions() as session, session.begin():
@@ -63,7 +82,7 @@ async def test_answered_and_closed_cases_are_left_alone(sessions: Sessions) -> N
 
 
 async def test_department_statistics_on_a_known_set_of_cases(sessions: Sessions) -> None:
-    cases = await seed(sessions, *(routed(f"m{i}", sender=f"s{i}") for i in range(4)))
+    cases = await seed(sessions, *(routed(f"m{i}", sender=f"s{i}") for i in range(6)))
     t0 = cases[0].created_at
     async with sessions() as session, session.begin():
         # housing: two cases, one answered in 30 min (on time) and closed with rating 5, one answered late.
@@ -92,6 +111,12 @@ async def test_department_statistics_on_a_known_set_of_cases(sessions: Sessions)
         await session.execute(
             update(Case).where(Case.id == cases[2].id).values(department_id="environment", status="dispatched")
         )
+        # transport: two cases whose first-response deadline is still ahead: no on-time rate yet, not 0 %.
+        await session.execute(
+            update(Case)
+            .where(Case.id.in_([cases[4].id, cases[5].id]))
+            .values(department_id="transport", status="dispatched", first_response_due_at=t0 + timedelta(hours=3))
+        )
     async with sessions() as session:
         rows = await department_stats(
             session, start=t0 - timedelta(days=1), end=t0 + timedelta(days=1), now=t0 + timedelta(hours=2)
@@ -107,8 +132,10 @@ async def test_department_statistics_on_a_known_set_of_cases(sessions: Sessions)
         1,
         0.0,
     )
-    assert [r["department_id"] for r in rows] == ["housing", "environment"]  # ranked by on-time rate
-    assert "undispatched" not in by_id and len(rows) == 2  # the fourth case has no department yet
+    # Ranked by on-time rate; a department at 0 % is still ranked above one without any figure yet.
+    assert [r["department_id"] for r in rows] == ["housing", "environment", "transport"]
+    assert by_id["transport"]["first_response_on_time_rate"] is None
+    assert "undispatched" not in by_id and len(rows) == 3  # the fourth case has no department yet
 
 
 def test_report_periods_are_iso_weeks_and_calendar_months() -> None:

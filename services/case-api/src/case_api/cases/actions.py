@@ -115,6 +115,7 @@ class CaseActions:
             reason=reason,
             changes=changes,
             details=details,
+            policy=self.policy,
         )
 
     async def accept(self, case: Case) -> None:

@@ -33,6 +33,12 @@ class DeadlinePolicy(Protocol):
         """The case's resolution deadline once it is passed to another department at `now`."""
         ...
 
+    def warn_at(
+        self, due: datetime | None, *, now: datetime, category_id: str | None, request_type: str | None
+    ) -> datetime | None:
+        """When a deadline at `due`, pending from `now`, becomes due soon."""
+        ...
+
 
 @dataclass(frozen=True)
 class WallClockPolicy:
@@ -65,6 +71,11 @@ class WallClockPolicy:
     def transferred_due(self, case: Case, *, now: datetime) -> datetime | None:
         return case.resolution_due_at
 
+    def warn_at(
+        self, due: datetime | None, *, now: datetime, category_id: str | None = None, request_type: str | None = None
+    ) -> datetime | None:
+        return warn_time(due, now)
+
 
 def _utc(moment: datetime) -> datetime:
     """Deadlines leave the calendar (Beijing time) in UTC, as the database gives them back: an API answer shows
@@ -81,15 +92,22 @@ def warn_time(due: datetime | None, now: datetime) -> datetime | None:
     return now + (due - now) * WARN_SHARE
 
 
-def reschedule(case: Case, now: datetime) -> None:
-    """Point the case at its next deadline; a new deadline starts out `ok` (the breach history stays)."""
+def reschedule(case: Case, now: datetime, policy: DeadlinePolicy | None = None) -> None:
+    """Point the case at its next deadline; a new deadline starts out `ok` (the breach history stays), even when
+    it has already passed: the sweeper then announces that breach too, once (the first response answered late
+    after the resolution deadline went by is two breaches, not one)."""
     due = next_due(case)
     if due == case.due_at:
         return
     case.due_at = due
-    case.warn_at = warn_time(due, now)
-    if due is None or due > now:
-        case.sla_state = "ok"
+    if policy is None:  # nothing that moves a deadline comes without its policy; this is the plain fallback
+        case.warn_at = warn_time(due, now)
+    else:
+        category, request_type = case.category_id or case.proposed_category_id, case.request_type
+        case.warn_at = policy.warn_at(
+            due, now=now, category_id=category, request_type=request_type or case.proposed_request_type
+        )
+    case.sla_state = "ok"
 
 
 def end_wait(case: Case, policy: DeadlinePolicy, now: datetime) -> dict[str, Any]:
@@ -171,6 +189,21 @@ class CalendarPolicy:
             # The limit counts from receipt; a reopened case's new period began later (when is not kept): from now.
             current = replace(current, received_at=now)
         return _utc(self.calculator.promised(current, promised_at=promised_at, now=now).resolution.due_at)
+
+    def warn_at(
+        self, due: datetime | None, *, now: datetime, category_id: str | None = None, request_type: str | None = None
+    ) -> datetime | None:
+        """sla.yaml's `warn_when_used` share of the time left, on the working clock when any working time is left
+        (a Friday-evening message due Monday 09:30 is due soon at 09:18, not on Sunday), else on the wall clock
+        (the 8 hours of a message on a rest day)."""
+        if due is None or due <= now:
+            return due
+        _, policy = self.calculator.policy_for(category_id, request_type)
+        calendar = self.calculator.calendar
+        budget = calendar.working_time_between(now, due)
+        if budget > timedelta():
+            return _utc(calendar.add_working_time(now, budget * policy.warn_when_used))
+        return _utc(now + (due - now) * policy.warn_when_used)
 
     def transferred_due(self, case: Case, *, now: datetime) -> datetime | None:
         """The policy's transfer rules (sla.yaml: transfer): keep the citizen's deadline, restart it for the

@@ -21,7 +21,7 @@ from case_api.outbox import service as outbox
 from shared.contracts.v1 import CaseChange
 
 from .access import co_handlers
-from .deadlines import reschedule
+from .deadlines import DeadlinePolicy, reschedule
 from .models import Case, CaseStatus
 
 S = CaseStatus
@@ -164,6 +164,7 @@ async def transition(
     reason: str | None = None,
     changes: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
+    policy: DeadlinePolicy | None = None,
 ) -> AuditEntry:
     move = ensure_allowed(case, action, role, reason)
     before = snapshot(case)
@@ -174,7 +175,7 @@ async def transition(
         case.status = move.target.value
     case.version += 1
     case.updated_at = now
-    reschedule(case, now)  # before the snapshot: the event tells other systems the deadline that now applies
+    reschedule(case, now, policy)  # before the snapshot: the event tells other systems the deadline now due
     return await _announce(
         session,
         case,
@@ -199,13 +200,14 @@ async def record(
     reason: str | None = None,
     changes: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
+    policy: DeadlinePolicy | None = None,
 ) -> AuditEntry:
     """A change that is not a move between states (a deadline passing, a rating): audited and announced alike."""
     before = snapshot(case)
     for field, value in (changes or {}).items():
         setattr(case, field, value)
     case.updated_at = now
-    reschedule(case, now)
+    reschedule(case, now, policy)
     return await _announce(
         session,
         case,

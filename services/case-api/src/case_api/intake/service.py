@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.audit.models import AuditEntry
 from case_api.cases.access import co_handlers
-from case_api.cases.deadlines import DeadlinePolicy, end_wait, waited, warn_time
+from case_api.cases.deadlines import DeadlinePolicy, end_wait, waited
 from case_api.cases.lifecycle import record, snapshot
 from case_api.cases.models import Case, CaseDepartment, CaseStatus, Message
 from case_api.cases.numbers import reserve_numbers
@@ -309,7 +309,9 @@ async def intake_batch(
                         "last_message_at": m.sent_at,
                         "first_response_due_at": first_due,
                         "due_at": first_due,
-                        "warn_at": warn_time(first_due, now),
+                        "warn_at": policy.warn_at(
+                            first_due, now=now, category_id=decision.category, request_type=decision.request_type
+                        ),
                         "sla_state": "ok",
                         "resolution_due_at": policy.resolution_due(
                             m.received_at, category_id=decision.category, request_type=decision.request_type
@@ -408,8 +410,7 @@ async def intake_batch(
     await outbox.add(session, events + commands)  # one insert: each case's event, then its acknowledgement
     for case in answered:  # after "message-added": the clock runs again because of that message
         details = waited(case, now, via="citizen")
-        await record(
-            session, case, "resumed", actor=ACTOR, now=now, changes=end_wait(case, policy, now), details=details
-        )
+        changes = end_wait(case, policy, now)
+        await record(session, case, "resumed", actor=ACTOR, now=now, changes=changes, details=details, policy=policy)
     result.stored, result.cases_opened, result.auto_dispatched = len(messages), len(new_cases), len(auto_dispatched)
     return result

@@ -57,9 +57,13 @@ class DepartmentStats:
 
     def rank_key(self) -> tuple[float, float, int, str]:
         """Ranking: on-time first response, then closure rate, then volume; departments without data last."""
-        return (
-            -(_rate(self.first_response_on_time, self.first_response_due) or -1),
-            -(_rate(self.closed, self.received) or -1),
+        on_time, closure = (
+            _rate(self.first_response_on_time, self.first_response_due),
+            _rate(self.closed, self.received),
+        )
+        return (  # a rate of 0 is a result (ranked above "no data yet"), not a missing one
+            -(on_time if on_time is not None else -1),
+            -(closure if closure is not None else -1),
             -self.received,
             self.department_id,
         )
