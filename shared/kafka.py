@@ -308,12 +308,18 @@ async def consume_batches(
             raise
         except Exception as exc:
             failures += 1
-            isolated = (
-                dead_letters is not None
-                and failures >= poison_after
-                and not is_transient(exc)
-                and await _isolate_poison(records, handle, dead_letters, service)
-            )
+            try:
+                isolated = (
+                    dead_letters is not None
+                    and failures >= poison_after
+                    and not is_transient(exc)
+                    and await _isolate_poison(records, handle, dead_letters, service)
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as isolating:  # the broker away while dead-lettering: waited out like any outage
+                log.warning("dead_letter_failed_will_retry", error=repr(isolating)[:300])
+                isolated = False
             if not isolated:
                 log.warning("batch_failed_will_retry", records=len(records), backoff_s=backoff, error=repr(exc)[:300])
                 for tp, partition_records in batches.items():

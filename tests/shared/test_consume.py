@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaTimeoutError
 
 from shared.kafka import consume_batches, make_consumer, make_producer
 from shared.settings import KafkaSettings
@@ -64,6 +65,49 @@ async def test_a_poison_record_is_dead_lettered_and_the_rest_processed(kafka_set
     headers = {k: v.decode() for k, v in dead.headers}
     assert dead.value == b"poison" and "cannot make a case of this" in headers["reason"]
     assert headers["original_offset"] == "1"
+
+
+async def test_a_broker_blip_while_dead_lettering_is_waited_out(kafka_settings: KafkaSettings) -> None:
+    topic = kafka_settings.topics.inbox_routed
+    await produce(kafka_settings, topic, [b"one", b"poison", b"three"])
+    processed: list[bytes] = []
+
+    async def handle(records: list[ConsumerRecord[Any, Any]]) -> None:
+        if any(r.value == b"poison" for r in records):
+            raise ValueError("cannot make a case of this")
+        processed.extend(r.value for r in records)
+
+    consumer = make_consumer(kafka_settings, topic, group_id="test", client_id="test")
+    producer = make_producer(kafka_settings, client_id="test")
+    await consumer.start()
+    await producer.start()
+    sends, dead_lettered, real_send = [0], [], producer.send_and_wait
+
+    async def away_once(*args: Any, **kwargs: Any) -> Any:
+        sends[0] += 1
+        if sends[0] == 1:
+            raise KafkaTimeoutError()  # what aiokafka raises while the broker is away
+        dead_lettered.append(await real_send(*args, **kwargs))
+
+    producer.send_and_wait = away_once
+    task = asyncio.create_task(
+        consume_batches(consumer, handle, settings=kafka_settings, dead_letters=producer, service="t", poison_after=2)
+    )
+    try:
+        await produce(kafka_settings, topic, [b"four"])  # traffic after the blip is still consumed
+        deadline = time.monotonic() + 20
+        while not (b"four" in processed and dead_lettered) and not task.done() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        assert not task.done(), task.exception()
+        assert b"four" in processed
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await consumer.stop()
+        await producer.stop()
+    [dead] = await read_topic(kafka_settings, f"{topic}.dlq", expect=1)
+    assert dead.value == b"poison"
 
 
 async def test_an_outage_is_waited_out_without_dead_letters(kafka_settings: KafkaSettings) -> None:
