@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from case_api.leader import OUTBOX_PUBLISHER, leadership
+from case_api.leader import OUTBOX_PUBLISHER, run_as_leader
 from shared.contracts.v1 import utcnow
 from shared.topics import Topics
 
@@ -55,9 +55,14 @@ class OutboxPublisher:
         return f"{self._topics.prefix}{topic}"
 
     async def run(self) -> None:
-        async with leadership(self._engine, OUTBOX_PUBLISHER, name="outbox"):
+        async def lead() -> None:
             self.is_leader = True
-            await self._loop()
+            try:
+                await self._loop()
+            finally:
+                self.is_leader = False
+
+        await run_as_leader(self._engine, OUTBOX_PUBLISHER, lead, name="outbox")
 
     async def _loop(self) -> None:
         backoff = 0.2
@@ -95,24 +100,27 @@ class OutboxPublisher:
             self._purged = 0
 
     async def publish_once(self) -> int:
+        # Read, then let go of the database while the broker is asked: on SQLite a transaction holds the one
+        # write lock, and during a broker outage every operator's action waited out the produce timeout behind
+        # it, close to SQLite's busy timeout. Only the leader stamps rows, so nothing changes them meanwhile.
         async with self._sessions() as session:
             rows = (
-                await session.scalars(
-                    select(OutboxRecord)
+                await session.execute(
+                    select(OutboxRecord.id, OutboxRecord.topic, OutboxRecord.key, OutboxRecord.value)
                     .where(OutboxRecord.published_at.is_(None))
                     .order_by(OutboxRecord.id)
                     .limit(self._batch)
                 )
             ).all()
-            if not rows:
-                return 0
-            futures = [
-                await self._producer.send(self._physical(r.topic), value=r.value.encode(), key=r.key.encode())
-                for r in rows
-            ]
-            await asyncio.gather(*futures)  # acks=all for every record before any is stamped
+        if not rows:
+            return 0
+        futures = [
+            await self._producer.send(self._physical(topic), value=value.encode(), key=key.encode())
+            for _, topic, key, value in rows
+        ]
+        await asyncio.gather(*futures)  # acks=all for every record before any is stamped
+        async with self._sessions() as session, session.begin():
             await session.execute(
                 update(OutboxRecord).where(OutboxRecord.id.in_([r.id for r in rows])).values(published_at=utcnow())
             )
-            await session.commit()
-            return len(rows)
+        return len(rows)

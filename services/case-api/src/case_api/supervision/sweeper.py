@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from case_api.cases.lifecycle import OPEN, Action, record, transition
 from case_api.cases.models import Case
-from case_api.leader import SLA_SWEEPER, leadership
+from case_api.leader import SLA_SWEEPER, run_as_leader
 from shared.contracts.v1 import utcnow
 
 log = structlog.get_logger(__name__)
@@ -114,18 +114,20 @@ class Sweeper:
         self._on_commit = on_commit
 
     async def run(self) -> None:
-        async with leadership(self._engine, SLA_SWEEPER, name="sla-sweeper"):
-            while True:
-                try:
-                    result = await sweep_once(self._sessions, now=utcnow(), auto_escalate=self._auto_escalate)
-                    if result.warned or result.breached:
-                        log.info(
-                            "sla_sweep", warned=result.warned, breached=result.breached, escalated=result.escalated
-                        )
-                        if callable(self._on_commit):
-                            self._on_commit()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("sla_sweep_failed", error=repr(exc))
-                await asyncio.sleep(self._interval_s)
+        await run_as_leader(self._engine, SLA_SWEEPER, self._sweep_forever, name="sla-sweeper")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                result = await sweep_once(self._sessions, now=utcnow(), auto_escalate=self._auto_escalate)
+                if result.warned or result.breached:
+                    log.info(
+                        "sla_sweep", warned=result.warned, breached=result.breached, escalated=result.escalated
+                    )
+                    if callable(self._on_commit):
+                        self._on_commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("sla_sweep_failed", error=repr(exc))
+            await asyncio.sleep(self._interval_s)
