@@ -127,6 +127,8 @@ async def test_300_characters_are_sent() -> None:
         (502, {"error": "unknown", "error_code": 29999}, TransientDeliveryError, "29999"),
         (500, None, TransientDeliveryError, "http_500"),
         (503, "<html>Service Unavailable</html>", TransientDeliveryError, "http_503"),
+        # A 200 that is not Weibo's JSON (a proxy's page) is no proof of delivery.
+        (200, "<html>Please log in to the proxy</html>", TransientDeliveryError, "unreadable_response"),
         (429, None, TransientDeliveryError, "http_429"),
         (401, None, AccountCredentialsError, "http_401"),
         (404, "not found", PermanentDeliveryError, "http_404"),

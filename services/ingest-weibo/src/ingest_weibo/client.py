@@ -99,6 +99,10 @@ def _raise_for_error(response: httpx.Response) -> None:
             error = PermanentDeliveryError
         raise error(code, reason)
     if response.is_success:
+        if not isinstance(body, dict):
+            # A proxy's error page, say: not Weibo's answer. The message may or may not have gone out; retrying
+            # is the lesser harm than recording it delivered (as the WeChat client does).
+            raise TransientDeliveryError("unreadable_response", "messages/reply.json did not answer with JSON")
         return
     reason = response.reason_phrase or response.text[:200]
     if transient_status:
