@@ -159,14 +159,17 @@ async def test_a_report_counts_what_was_received_and_renders_as_csv_and_html(ses
         routed("m1", sender="a", text="小区物业乱收费"),
         routed("m2", sender="b", text="物业不作为"),
         routed("m3", sender="c", text="道路堵车", channel=Channel.WEIBO, account="city-weibo"),
+        routed("m4", sender="d", text="加微信领红包"),
     )
+    async with sessions() as session, session.begin():  # m4 discarded as spam: closed, never answered
+        await session.execute(update(Case).where(Case.subject == "加微信领红包").values(status="closed"))
     async with sessions() as session:
         report = await build_report(session, kind="weekly", day=utcnow().astimezone(TZ).date(), tz=TZ, now=utcnow())
-    assert report["total"] == 3
+    assert (report["total"], report["discarded"]) == (3, 1)  # spam is no citizen's problem
     assert {r["name"]: r["count"] for r in report["by_channel"]} == {"微信": 2, "微博": 1}
     assert report["top_problems"][0] == {"category": "城乡建设/物业与住房", "count": 3, "example": "小区物业乱收费"}
     csv_text = render_csv(report)
     assert csv_text.startswith("\ufeffsection,name,count") and "by_channel,微博,1" in csv_text
     html = render_html(report)
-    assert "<svg" in html and "市民诉求周报" in html and "共收到诉求 <strong>3</strong> 件" in html
+    assert "<svg" in html and "市民诉求周报" in html and "共收到诉求 <strong>3</strong> 件（另有无效信息 1 件" in html
     assert "<script" not in html

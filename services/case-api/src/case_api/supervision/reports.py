@@ -11,13 +11,13 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.cases.models import Case
 from case_api.catalog.models import Category, Department
 
-from .stats import department_stats
+from .stats import DISCARDED, department_stats
 
 CHANNEL_NAMES = {"wechat": "微信", "weibo": "微博", "alipay": "支付宝"}
 
@@ -58,7 +58,7 @@ async def build_report(session: AsyncSession, *, kind: str, day: date, tz: ZoneI
             Case.proposed_request_type,
             Case.subject,
         )
-        .where(Case.created_at >= start, Case.created_at < end)
+        .where(Case.created_at >= start, Case.created_at < end, ~DISCARDED)
         .order_by(Case.created_at, Case.number)  # the example of each problem is its first case
     )
     total = 0
@@ -70,6 +70,9 @@ async def build_report(session: AsyncSession, *, kind: str, day: date, tz: ZoneI
         by_channel[channel] += 1
         by_department[department or proposed_department or "unassigned"] += 1
         by_type[request_type or proposed_type or "未分类"] += 1
+    discarded = await session.scalar(
+        select(func.count()).where(Case.created_at >= start, Case.created_at < end, DISCARDED)
+    )
     stats = await department_stats(session, start=start, end=end, now=now)
     slowest = sorted(
         (s for s in stats if s["first_response_minutes_median"] is not None),
@@ -85,6 +88,7 @@ async def build_report(session: AsyncSession, *, kind: str, day: date, tz: ZoneI
         "from": start.date().isoformat(),
         "to": (end - timedelta(days=1)).date().isoformat(),
         "total": total,
+        "discarded": int(discarded or 0),  # spam and duplicates, left out of everything else
         "by_category": named(by_category, {**categories, "unclassified": "未分类"}),
         "by_channel": named(by_channel, CHANNEL_NAMES),
         "by_department": named(by_department, {**departments, "unassigned": "未分派"}),
@@ -190,7 +194,8 @@ def render_html(report: dict[str, Any]) -> str:
 table{{border-collapse:collapse;width:100%;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
 th{{background:#eef3f8}}h2{{border-bottom:2px solid #2f6fab;padding-bottom:4px}}</style></head><body>
 <h1>{escape(report["title"])}</h1>
-<p>统计期间：{report["from"]} 至 {report["to"]}；共收到诉求 <strong>{report["total"]}</strong> 件。</p>
+<p>统计期间：{report["from"]} 至 {report["to"]}；共收到诉求 <strong>{report["total"]}</strong> 件\
+（另有无效信息 {report["discarded"]} 件未计入）。</p>
 <h2>诉求类别</h2>{_bars(report["by_category"])}
 <h2>来源渠道</h2>{_bars(report["by_channel"])}
 <h2>诉求类型</h2>{_bars(report["by_request_type"])}

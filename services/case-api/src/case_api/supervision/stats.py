@@ -77,6 +77,11 @@ def _p90(values: list[float]) -> float:
     return values[max(0, math.ceil(0.9 * len(values)) - 1)]  # nearest-rank
 
 
+# Spam and duplicates an operator discarded: closed without ever being answered (closing needs an answer). They
+# are no citizen's request, so they count in no department's figures and no report's problems.
+DISCARDED = and_(Case.status == CaseStatus.CLOSED, Case.replied_at.is_(None))
+
+
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -132,6 +137,7 @@ async def department_stats(
         Case.created_at >= start,
         Case.created_at < end,
         Case.department_id.is_not(None),
+        ~DISCARDED,
     ]
     if department_id:
         where.append(Case.department_id == department_id)

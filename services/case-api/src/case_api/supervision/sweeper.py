@@ -121,9 +121,7 @@ class Sweeper:
             try:
                 result = await sweep_once(self._sessions, now=utcnow(), auto_escalate=self._auto_escalate)
                 if result.warned or result.breached:
-                    log.info(
-                        "sla_sweep", warned=result.warned, breached=result.breached, escalated=result.escalated
-                    )
+                    log.info("sla_sweep", warned=result.warned, breached=result.breached, escalated=result.escalated)
                     if callable(self._on_commit):
                         self._on_commit()
             except asyncio.CancelledError:
