@@ -471,3 +471,15 @@ async def test_supervisor_reads_of_a_case_are_audited(api: Api) -> None:
     await api.client.get(f"/api/v1/cases/{case_id}", headers=operator)
     audit = (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json()
     assert [(a["actor"], a["action"]) for a in audit if a["action"] == "read"] == [("sup-r", "read")]
+
+
+async def test_a_double_click_does_not_message_the_citizen_twice(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "confirm")
+    first = await api.act(case_id, "reply", {"text": "您好，已安排维修。"})
+    assert first.status_code == 200
+    again = await api.act(case_id, "reply", {"text": "您好，已安排维修。"})
+    assert again.status_code == 409 and "already sent" in again.json()["detail"]
+    assert len((await api.client.get(f"/api/v1/cases/{case_id}")).json()["replies"]) == 1
+    # Something else to say is said.
+    assert (await api.act(case_id, "reply", {"text": "维修人员明早九点到。"})).status_code == 200

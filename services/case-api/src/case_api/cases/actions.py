@@ -28,6 +28,9 @@ class CaseNotFound(LookupError):
     """404 — also for a case the caller may not see, so its existence is not revealed."""
 
 
+DUPLICATE_REPLY_WINDOW = timedelta(minutes=1)
+
+
 class Conflict(Exception):
     """409 with a readable reason (claimed by someone else, parts still open, …)."""
 
@@ -189,6 +192,8 @@ class CaseActions:
         promised_at: datetime | None = None,
         automatic: bool = False,
     ) -> Reply:
+        if not automatic:
+            await self._not_just_sent(case, text)
         contact = await self.session.get(Contact, case.contact_id)
         assert contact is not None
         last_inbound = await self.session.scalar(
@@ -215,6 +220,24 @@ class CaseActions:
         self.session.add(reply)
         await outbox.add(self.session, [command_row])
         return reply
+
+    async def _not_just_sent(self, case: Case, text: str) -> None:
+        """A double click, or a browser retrying a request whose answer was lost, must not message the citizen
+        twice: the same text from the same person to the same case within a minute, with nothing happening to
+        the case in between (a new message from the citizen, a reopening), is refused."""
+        sent = await self.session.scalar(
+            select(Reply.created_at)
+            .where(
+                Reply.case_id == case.id,
+                Reply.created_by == self.user.username,
+                Reply.text == text,
+                Reply.created_at > self.now - DUPLICATE_REPLY_WINDOW,
+            )
+            .limit(1)
+        )
+        if sent is not None and case.updated_at <= sent:
+            ago = max(0, round((self.now - sent).total_seconds()))
+            raise Conflict(f"this reply was already sent to the citizen {ago} s ago")
 
     async def reply(self, case: Case, *, text: str) -> Reply:
         self._check(case, Action.REPLY)
