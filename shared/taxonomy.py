@@ -26,6 +26,13 @@ class Category(BaseModel):
     keywords: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
 
+    def rule_regex(self) -> re.Pattern[str] | None:
+        """The one alternation the router scans a message with: keywords (longest first, so that "拖欠工资" wins
+        over "工资" at the same position) and patterns; None when the category has neither."""
+        alternatives = [re.escape(k) for k in sorted(self.keywords, key=len, reverse=True)]
+        alternatives += [f"(?:{p})" for p in self.patterns]
+        return re.compile("|".join(alternatives)) if alternatives else None
+
 
 class RequestTypeRule(BaseModel):
     type: str
@@ -54,6 +61,14 @@ class TaxonomyDoc(BaseModel):
                     re.compile(p)
                 except re.error as exc:
                     raise ValueError(f"category {c.id!r}: pattern {p!r} is not a valid regex: {exc}") from exc
+            # A pattern valid alone can still break the combined regex ('(?i)wifi': global flags must start it).
+            try:
+                c.rule_regex()
+            except re.error as exc:
+                raise ValueError(
+                    f"category {c.id!r}: its patterns do not combine into one regex ({exc}); "
+                    "scope inline flags to the pattern, e.g. '(?i:wifi)' instead of '(?i)wifi'"
+                ) from exc
         return self
 
 
@@ -79,10 +94,15 @@ class Taxonomy:
 
 
 def load_taxonomy(path: Path) -> Taxonomy:
+    """Every way the file can be unusable is a TaxonomyError: the router keeps its previous rules on it."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         return Taxonomy(TaxonomyDoc.model_validate(raw))
     except FileNotFoundError as exc:
         raise TaxonomyError(f"{path}: no such file") from exc
+    except UnicodeDecodeError as exc:
+        raise TaxonomyError(f"{path}: not UTF-8 ({exc}); save the taxonomy as UTF-8") from exc
+    except OSError as exc:
+        raise TaxonomyError(f"{path}: cannot be read: {exc}") from exc
     except (yaml.YAMLError, ValidationError) as exc:
         raise TaxonomyError(f"{path}: {exc}") from exc

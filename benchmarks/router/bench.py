@@ -46,7 +46,7 @@ def load(path: Path, text_col: str, label_col: str, *, min_examples: int = 1) ->
 
 def cross_validate(name: str, data: Labelled, folds: int, options: TrainingOptions) -> dict[str, object]:
     truth: list[str] = []
-    predicted: list[str] = []
+    predicted: list[str | None] = []  # None: no proposal (nothing in the text the model knows)
     confidence: list[float] = []
     started = time.perf_counter()
     for held in stratified_folds(data.labels, folds, seed=42):

@@ -87,3 +87,16 @@ def test_retrain_from_the_command_line(tmp_path: Path) -> None:
 def test_unusable_input_exits_2_with_a_reason(tmp_path: Path) -> None:
     result = cli("evaluate", "--model-dir", str(tmp_path), "--csv", str(tmp_path / "missing.csv"))
     assert result.returncode == 2 and "no model here" in result.stderr
+
+
+def test_a_stray_quote_in_a_large_ledger_exits_2_naming_its_line(tmp_path: Path) -> None:
+    data = messages(400)
+    ledger = write_csv(data, tmp_path / "ledger.csv")
+    lines = ledger.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = [line.replace("。,", "。" * 400 + ",") for line in lines]  # long messages: the csv field limit is hit
+    lines[11] = '"' + lines[11]  # line 12 opens a quote that never closes: the rest of the file is one field
+    ledger.write_text("".join(lines), encoding="utf-8")
+    result = train(ledger, tmp_path / "model")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "line 12" in result.stderr and "double quote" in result.stderr

@@ -45,3 +45,11 @@ def test_coverage_is_reported_at_95_and_98_percent() -> None:
     summary = result.summary()
     assert summary["coverage_at_0.98"] == pytest.approx(0.96) and summary["threshold_at_0.98"] == 0.99
     assert summary["coverage_at_0.95"] == pytest.approx(1.0) and summary["threshold_at_0.95"] == 0.2
+
+
+def test_messages_the_model_proposed_nothing_for_are_wrong_and_never_covered() -> None:
+    # 96 sure and right, 4 without a proposal: 96% right overall, so covering everything would "reach" 95%.
+    result = evaluate(["a"] * 100, ["a"] * 96 + [None] * 4, [0.9] * 96 + [0.0] * 4)
+    assert result.accuracy == pytest.approx(0.96)
+    assert result.summary()["coverage_at_0.95"] == pytest.approx(0.96)
+    assert "(no proposal)" in format_report(result)

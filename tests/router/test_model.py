@@ -43,14 +43,31 @@ def test_explanation_names_the_ngrams_behind_the_choice(model: TextModel) -> Non
     assert shown[0] in prediction.explanation
 
 
-def test_confidence_is_high_for_clear_messages_and_low_for_unknown_ones(model: TextModel) -> None:
-    clear, unknown = model.predict(["夜间施工噪音，凌晨打桩，严重影响生活。", "你好"])
+def test_confidence_is_high_for_clear_messages_and_low_for_vague_ones(model: TextModel) -> None:
+    clear, vague = model.predict(["夜间施工噪音，凌晨打桩，严重影响生活。", "我家附近，每天都这样"])  # fillers only
     assert clear.label == "noise" and clear.confidence > 0.9
-    assert unknown.confidence < 0.75
-    for p in (clear, unknown):
+    assert vague.label is not None and vague.confidence < 0.75
+    for p in (clear, vague):
         assert p.runner_up is not None and p.runner_up != p.label
         assert 0 <= p.runner_up_confidence <= p.confidence <= 1
         assert p.confidence + p.runner_up_confidence <= 1 + 1e-6
+
+
+@pytest.mark.parametrize("text", ["👍", "？？？", "ok", "你好", "12345678901"])
+def test_a_message_with_nothing_the_model_knows_gets_no_proposal(model: TextModel, text: str) -> None:
+    # Once the prior's favourite label at 0.6-0.8 confidence, from nothing but the biases.
+    prediction = model.predict([text])[0]
+    assert prediction.label is None and prediction.confidence == 0 and prediction.runner_up is None
+    assert "no proposal" in prediction.explanation
+
+
+def test_the_stored_thresholds_count_messages_without_evidence_as_not_covered() -> None:
+    data = messages(120)
+    for _ in range(10):
+        data.add("👍", "noise")  # learnable as a gram, but no evidence: the served model proposes nothing for it
+    trained = train(data)
+    assert trained.predict(["👍"])[0].label is None
+    assert all(t["coverage"] <= 120 / 130 for t in trained.meta["thresholds"])
 
 
 def test_measured_thresholds_are_stored_with_the_model(model: TextModel) -> None:
@@ -113,3 +130,21 @@ def test_a_csv_without_the_named_columns_is_refused(tmp_path: Path) -> None:
     assert len(read_labelled_csv(path, text_col="内容", label_col="类别")) == 10
     with pytest.raises(DataError, match="no column 'text'"):
         read_labelled_csv(path)
+
+
+def test_a_stray_quote_swallowing_the_rows_below_is_refused_naming_its_line(tmp_path: Path) -> None:
+    path = write_csv(messages(60), tmp_path / "ledger.csv")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[11] = '"' + lines[11]  # without the check: 10 rows read, the other 50 silently one unlabelled field
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(DataError, match="line 12: one field runs over 50 lines, 49 of which read as rows"):
+        read_labelled_csv(path)
+
+
+def test_messages_spanning_lines_are_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.csv"
+    data = messages(20)
+    data.texts[3] = "路灯坏了\n位置, 小区北门\n时间, 昨晚\n" + data.texts[3]  # lines with a comma, but no label
+    write_csv(data, path)
+    read = read_labelled_csv(path)
+    assert len(read) == 20 and read.texts[3].startswith("路灯坏了\n位置")

@@ -46,6 +46,15 @@ def test_corrections_are_kept_one_json_line_each(model_dir: Path) -> None:
     assert kept[0].ref == "event-1" and kept[0].at
 
 
+def test_corrections_with_unicode_line_separators_are_kept_and_the_file_stays_readable(tmp_path: Path) -> None:
+    texts = ["路灯坏了\u2028位置：北门", "噪音\u0085扰民", "第一段\u2029第二段\x1c"]  # pasted from Word, old PDFs, …
+    for text in texts:
+        record_correction(tmp_path, text, "noise")
+    kept = CorrectionStore(ModelDir(tmp_path).corrections).read()
+    assert [c.text for c in kept] == texts
+    assert "路灯坏了" in ModelDir(tmp_path).corrections.read_text(encoding="utf-8")  # readable, not escaped
+
+
 def test_a_torn_line_does_not_stop_learning(model_dir: Path) -> None:
     record_correction(model_dir, "共享单车乱停放", "transport")
     with ModelDir(model_dir).corrections.open("a", encoding="utf-8") as handle:

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from router.classifier import Classifier
 from router.rules import RuleEngine
@@ -132,6 +134,37 @@ def test_a_broken_edit_keeps_the_previous_rules(tmp_path: Path) -> None:
     _touch_later(path, "version: [this is not valid")
     classifier.maybe_reload()
     assert classifier.decide(message("堵车")).category == "transport"
+
+
+BROKEN_EDITS = {
+    # Each passes a look at the file on its own, and once crashed the reload inside a batch, was never retried, and
+    # stopped the next restart.
+    "inline flag valid alone": lambda text: text.replace("'\\d+路'", "'(?i)wifi'").encode(),
+    "saved as GBK": lambda text: text.encode("gbk"),
+}
+
+
+@pytest.mark.parametrize("edit", BROKEN_EDITS.values(), ids=BROKEN_EDITS.keys())
+def test_a_broken_edit_is_logged_once_and_the_fix_applies_later(tmp_path: Path, edit: Callable[[str], bytes]) -> None:
+    path = write(tmp_path)
+    classifier = Classifier(path, reload_every_s=0)
+    edited = TAXONOMY.replace("[公交, 堵车]", "[公交, 堵车, 地铁]").replace('"t1"', '"t2"')
+    path.write_bytes(edit(edited))
+    stamp = path.stat()
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
+    with capture_logs() as logs:
+        classifier.maybe_reload()
+        classifier.maybe_reload()
+    assert [e["event"] for e in logs] == ["taxonomy_invalid_keeping_previous"]
+    assert logs[0]["serving"] == "t1"
+    decision = classifier.decide(message("公交堵车"))
+    assert decision.category == "transport" and decision.taxonomy_version == "t1"
+    # The fix lands with the same modification time (a coarse file-system clock): it is applied all the same.
+    path.write_text(edited, encoding="utf-8")
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
+    classifier.maybe_reload()
+    decision = classifier.decide(message("地铁太挤"))
+    assert decision.category == "transport" and decision.taxonomy_version == "t2"
 
 
 def test_platform_events_are_not_classified(tmp_path: Path) -> None:

@@ -31,12 +31,21 @@ class Classifier:
         self.model = model
         self.policy = policy or ModelPolicy()
         self._reload_every_s = reload_every_s
-        self._mtime = taxonomy_file.stat().st_mtime_ns
         self._checked_at = time.monotonic()
+        self._applied = self._stamp()
+        self._refused: tuple[int, int] | None = None  # the broken file last logged, so it is logged once
         self.rules = RuleEngine(load_taxonomy(taxonomy_file))
 
+    def _stamp(self) -> tuple[int, int]:
+        stat = self._path.stat()
+        return stat.st_mtime_ns, stat.st_size
+
     def maybe_reload(self) -> None:
-        """Pick up an edited taxonomy without a restart; a broken edit keeps the previous rules running."""
+        """Pick up an edited taxonomy without a restart; a broken edit keeps the previous rules running.
+
+        A broken file is read again at every check rather than marked as seen: the fix may keep the same
+        modification time (saved within the file system's timestamp resolution), and must not wait for a restart.
+        """
         if self.model is not None:
             self.model.maybe_reload()
         now = time.monotonic()
@@ -44,18 +53,25 @@ class Classifier:
             return
         self._checked_at = now
         try:
-            mtime = self._path.stat().st_mtime_ns
+            stamp = self._stamp()
         except FileNotFoundError:
             log.error("taxonomy_missing_keeping_previous", path=str(self._path))
             return
-        if mtime == self._mtime:
+        if stamp == self._applied:
             return
-        self._mtime = mtime
         try:
-            self.rules = RuleEngine(load_taxonomy(self._path))
+            rules = RuleEngine(load_taxonomy(self._path))
         except TaxonomyError as exc:
-            log.error("taxonomy_invalid_keeping_previous", error=str(exc))
+            if stamp != self._refused:
+                log.error(
+                    "taxonomy_invalid_keeping_previous",
+                    path=str(self._path),
+                    serving=self.rules.taxonomy.version,
+                    error=str(exc),
+                )
+                self._refused = stamp
             return
+        self.rules, self._applied, self._refused = rules, stamp, None
         log.info("taxonomy_reloaded", version=self.rules.taxonomy.version)
 
     def decide(self, message: InboundMessage) -> RoutingDecision:

@@ -1,12 +1,20 @@
 """Rules first, then the model: how a keyword-rule decision and a model prediction become one decision.
 
-- A rule fired and the model agrees (or is unsure): the rule decides; agreement raises the confidence.
+- A rule fired and the model agrees with confidence ≥ `min_confidence`: the decision is the model's, at the
+  model's calibrated confidence, and names the rule (`rule_id`, explanation). Only that confidence is backed by
+  a measured precision, so only it may reach case-api's auto-dispatch threshold (which acts on model decisions)
+  and it is what `evaluate`'s coverage counts. Labelled as rule decisions, these messages (most of those a
+  model is sure about) were never auto-dispatched. The price: `decided_by` no longer tells that a rule fired
+  (`rule_id` does), and the rule's heuristic confidence is dropped, not combined: a maximum of a heuristic and
+  a probability is neither.
+- A rule fired and the model agrees but is unsure, or suggests something else: the rule decides.
 - A rule fired and the model disagrees with confidence ≥ `override_confidence` (calibrated: at the default 0.98
   it is measured to be right about that often), and the rule was less sure: the model decides and the rule's
   category becomes the runner-up. Keyword rules match substrings out of context ("学校门口堵车" is traffic,
   not education); a very sure model is the better judge there, and the explanation names both.
 - No rule fired: the model decides when its confidence is at least `min_confidence`; below that its guess is
   written into the explanation for the operator, and nothing is proposed.
+- The text holds nothing the model knows ("👍", "ok"): the model proposes nothing; a rule that fired decides alone.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ def _model_decision(
         runner_up=runner_up,
         explanation=f"model: {prediction.explanation}{note}",
         decided_by=DecidedBy.MODEL,
+        rule_id=rule.rule_id if rule.category == category.id else None,
         model_version=version,
         taxonomy_version=taxonomy.version,
     )
@@ -80,16 +89,21 @@ def combine(
 ) -> RoutingDecision:
     if prediction is None:
         return rule
+    if prediction.label is None:
+        note = f"; model: {prediction.explanation}"
+        return rule.model_copy(update={"explanation": rule.explanation + note, "model_version": model_version})
     category = category_for(prediction.label, taxonomy)
     if category is None:
         note = f"; model label {prediction.label!r} is not a category of taxonomy {taxonomy.version}"
         return rule.model_copy(update={"explanation": rule.explanation + note})
     if rule.decided_by is DecidedBy.RULE:
+        if category.id == rule.category and prediction.confidence >= policy.min_confidence:
+            note = f"; agrees with {rule.explanation}"
+            return _model_decision(prediction, category, rule, taxonomy, model_version, note)
         if category.id == rule.category:
             return rule.model_copy(
                 update={
-                    "confidence": max(rule.confidence, prediction.confidence),
-                    "explanation": f"{rule.explanation}; model agrees ({prediction.confidence:.2f})",
+                    "explanation": f"{rule.explanation}; model agrees, unsure ({prediction.confidence:.2f})",
                     "model_version": model_version,
                 }
             )

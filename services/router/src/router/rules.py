@@ -24,11 +24,10 @@ class RuleEngine:
         self.taxonomy = taxonomy
         self._categories: list[_CompiledCategory] = []
         for category in taxonomy.categories.values():
-            # Longest first so that "拖欠工资" wins over "工资" at the same position.
-            alternatives = [re.escape(k) for k in sorted(category.keywords, key=len, reverse=True)]
-            alternatives += [f"(?:{p})" for p in category.patterns]
-            if alternatives:
-                self._categories.append(_CompiledCategory(category.id, re.compile("|".join(alternatives))))
+            # The same regex the taxonomy's validation compiled, so a taxonomy that loads can always be served.
+            regex = category.rule_regex()
+            if regex is not None:
+                self._categories.append(_CompiledCategory(category.id, regex))
         self._request_types = [
             (rule.type, re.compile("|".join(re.escape(k) for k in rule.keywords)))
             for rule in taxonomy.doc.request_types.rules

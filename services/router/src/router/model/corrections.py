@@ -51,7 +51,9 @@ class CorrectionStore:
 
     def read(self) -> list[Correction]:
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
+            # Split on "\n" only: the writer leaves U+2028, U+0085 and other characters that str.splitlines() (and
+            # universal-newline reading) would break on unescaped inside a record's text.
+            lines = self.path.read_bytes().decode("utf-8").split("\n")
         except FileNotFoundError:
             return []
         out: list[Correction] = []

@@ -34,16 +34,30 @@ class Labelled:
         return out
 
 
+ROWS_INSIDE_A_FIELD = 2  # lines of one field that read as rows of their own: a stray quote swallowed them
+
+
 def read_labelled_csv(path: Path, *, text_col: str = "text", label_col: str = "label") -> Labelled:
-    """UTF-8 (with or without BOM, as Excel writes it); rows missing the text or the label are counted, not used."""
+    """UTF-8 (with or without BOM, as Excel writes it); rows missing the text or the label are counted, not used.
+
+    A stray opening quote makes one field run on over the rows that follow, up to the next quote in the file: the
+    csv module then fails (a field over its size limit) or quietly returns one huge field instead of those rows.
+    Both are refused, naming the line where the field starts.
+    """
     data = Labelled()
+    multiline: list[tuple[int, str]] = []  # (line it starts on, field) for fields that span lines
+    line = 0  # the last line read
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
-            missing = [c for c in (text_col, label_col) if c not in (reader.fieldnames or [])]
+            columns = reader.fieldnames or []
+            missing = [c for c in (text_col, label_col) if c not in columns]
             if missing:
                 raise DataError(f"{path}: no column {', '.join(map(repr, missing))} (columns: {reader.fieldnames})")
+            line = reader.line_num
             for row in reader:
+                start, line = line + 1, reader.line_num
+                multiline += [(start, v) for v in row.values() if isinstance(v, str) and "\n" in v]
                 text, label = (row.get(text_col) or "").strip(), (row.get(label_col) or "").strip()
                 if text and label:
                     data.add(text, label)
@@ -53,7 +67,34 @@ def read_labelled_csv(path: Path, *, text_col: str = "text", label_col: str = "l
         raise DataError(f"{path}: no such file") from exc
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 ({exc}); save the ledger as UTF-8 CSV") from exc
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {line + 1}: {exc}; {_STRAY_QUOTE}") from exc
+    _refuse_swallowed_rows(path, multiline, columns.index(label_col), len(columns), set(data.labels))
     return data
+
+
+_STRAY_QUOTE = "does a field open with a double quote that is never closed? Double the quote or remove it"
+
+
+def _refuse_swallowed_rows(
+    path: Path, multiline: list[tuple[int, str]], label_at: int, width: int, labels: set[str]
+) -> None:
+    """Messages may span lines; but lines that parse as complete rows, with a label of this file, are rows."""
+    for start, value in multiline:
+        lines = value.rstrip("\r\n").split("\n")
+        rows = [
+            (start + i, line)
+            for i, line in enumerate(lines[1:], 1)
+            if len(fields := next(csv.reader([line.rstrip("\r")]), [])) == width
+            and (label := fields[label_at].strip())
+            and (label in labels or not labels)
+        ]
+        if len(rows) >= ROWS_INSIDE_A_FIELD:
+            at, first = rows[0]
+            raise DataError(
+                f"{path}: line {start}: one field runs over {len(lines)} lines, {len(rows)} of which read as "
+                f"rows of their own (line {at}: {first[:40]!r}…); {_STRAY_QUOTE}"
+            )
 
 
 def write_labelled_csv(data: Labelled, path: Path) -> None:

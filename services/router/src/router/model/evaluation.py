@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 REPORTED_PRECISIONS = (0.95, 0.98)
+NO_PROPOSAL = "(no proposal)"  # the label column of messages the model proposed nothing for: wrong, never covered
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def operating_point(confidence: NDArray[np.float64], correct: NDArray[np.bool_],
     """The lowest confidence threshold whose accepted messages are right at least `precision` of the time.
 
     Ties are never split: every message with the same confidence is accepted or refused together, as a
-    threshold would do in production.
+    threshold would do in production. Confidence 0 is the model proposing nothing: never accepted.
     """
     n = len(confidence)
     if n == 0:
@@ -66,7 +67,7 @@ def operating_point(confidence: NDArray[np.float64], correct: NDArray[np.bool_],
     accepted = np.arange(1, n + 1)
     cumulative = np.cumsum(ok) / accepted
     group_end = np.append(conf[1:] != conf[:-1], True)  # last position of each run of equal confidences
-    candidates = np.where(group_end & (cumulative >= precision))[0]
+    candidates = np.where(group_end & (cumulative >= precision) & (conf > 0))[0]
     if candidates.size == 0:
         return Operating(precision, None, 0.0)
     last = int(candidates.max())
@@ -75,15 +76,17 @@ def operating_point(confidence: NDArray[np.float64], correct: NDArray[np.bool_],
 
 def evaluate(
     truth: Sequence[str],
-    predicted: Sequence[str],
+    predicted: Sequence[str | None],
     confidence: Sequence[float] | NDArray[np.float64] | None = None,
     *,
     precisions: Sequence[float] = REPORTED_PRECISIONS,
 ) -> Evaluation:
-    labels = sorted(set(truth) | set(predicted))
+    """`predicted` None: the model proposed nothing (an operator classifies it), counted as a wrong answer."""
+    answers = [NO_PROPOSAL if p is None else p for p in predicted]
+    labels = sorted(set(truth) | set(answers))
     index = {label: i for i, label in enumerate(labels)}
     t = np.array([index[x] for x in truth], dtype=np.int64)
-    p = np.array([index[x] for x in predicted], dtype=np.int64)
+    p = np.array([index[x] for x in answers], dtype=np.int64)
     k = len(labels)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (t, p), 1)
@@ -100,7 +103,7 @@ def evaluate(
     operating: list[Operating] = []
     if confidence is not None:
         correct = t == p
-        conf = np.asarray(confidence, dtype=np.float64)
+        conf = np.where([a is None for a in predicted], 0.0, np.asarray(confidence, dtype=np.float64))
         operating = [operating_point(conf, correct, target) for target in precisions]
     return Evaluation(
         n=len(t),

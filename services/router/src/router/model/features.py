@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,3 +96,17 @@ class NgramFeatures:
 
     def transform(self, texts: Iterable[str]) -> csr_matrix:
         return self.transform_counts(gram_counts(texts, self.lo, self.hi))
+
+    @cached_property
+    def _telling(self) -> NDArray[np.bool_]:
+        """Per known gram: is it evidence? A single character ("的", "k") or punctuation ("??") is shared by every
+        category; a gram of two or more characters holding a letter, digit or ideograph is the least that reads as
+        a word."""
+        shortest = min(2, self.hi)
+        return np.array([len(g) >= shortest and any(c.isalnum() for c in g) for g in self.grams], dtype=bool)
+
+    def has_evidence(self, rows: csr_matrix) -> NDArray[np.bool_]:
+        """Per row of `transform`: does the text share a telling gram with the vocabulary? Without one, its scores
+        are the biases and little else: a guess from the label prior, not from the text."""
+        rows_of = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+        return np.bincount(rows_of[self._telling[rows.indices]], minlength=rows.shape[0]) > 0

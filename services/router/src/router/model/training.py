@@ -48,8 +48,9 @@ def train(data: Labelled, options: TrainingOptions | None = None, *, source: str
     y = np.array([index[label] for label in data.labels], dtype=np.int64)
     counts = gram_counts(data.texts, options.ngram_min, options.ngram_max)
 
-    oof = _out_of_fold_scores(counts, data.labels, y, len(labels), options)
-    calibration = Calibration.fit(oof, y) if oof is not None else Calibration()
+    oof, evidenced = _out_of_fold_scores(counts, data.labels, y, len(labels), options)
+    # Calibrated on the messages the model would answer: those without evidence get no proposal, not a confidence.
+    calibration = Calibration.fit(oof[evidenced], y[evidenced]) if oof is not None else Calibration()
     features = NgramFeatures.fit(
         counts, lo=options.ngram_min, hi=options.ngram_max, min_df=options.min_df, max_features=options.max_features
     )
@@ -64,7 +65,7 @@ def train(data: Labelled, options: TrainingOptions | None = None, *, source: str
     }
     if oof is not None:
         ranked = calibration.rank(oof)
-        predicted = [labels[i] for i in ranked.top]
+        predicted = [labels[i] if known else None for i, known in zip(ranked.top, evidenced, strict=True)]
         cv = evaluate(data.labels, predicted, ranked.top_confidence, precisions=THRESHOLD_PRECISIONS)
         # Measured, not assumed: case-api picks its auto-dispatch threshold from this table.
         meta["cross_validation"] = {"folds": options.calibration_folds, **cv.summary()}
@@ -76,11 +77,13 @@ def train(data: Labelled, options: TrainingOptions | None = None, *, source: str
 
 def _out_of_fold_scores(
     counts: list[Counter[str]], labels: list[str], y: NDArray[np.int64], n_classes: int, options: TrainingOptions
-) -> NDArray[np.float32] | None:
-    """Scores of each message from a model that did not see it; None when there is too little data to split."""
+) -> tuple[NDArray[np.float32] | None, NDArray[np.bool_]]:
+    """Scores of each message from a model that did not see it (None when there is too little data to split), and
+    whether that model found evidence in it (`NgramFeatures.has_evidence`)."""
     folds = options.calibration_folds
+    evidenced = np.ones(len(labels), dtype=bool)
     if folds < 2 or len(labels) < 2 * folds:
-        return None
+        return None, evidenced
     scores = np.zeros((len(labels), n_classes), dtype=np.float32)
     for held in stratified_folds(labels, folds, seed=options.seed):
         held_set = set(held)
@@ -95,5 +98,7 @@ def _out_of_fold_scores(
         weights = fit_linear_svm(
             features.transform_counts([counts[i] for i in train_ids]), y[train_ids], n_classes, c=options.c
         )
-        scores[held] = weights.scores(features.transform_counts([counts[i] for i in held]))
-    return scores
+        rows = features.transform_counts([counts[i] for i in held])
+        scores[held] = weights.scores(rows)
+        evidenced[held] = features.has_evidence(rows)
+    return scores, evidenced
