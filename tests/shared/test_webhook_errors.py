@@ -69,6 +69,10 @@ async def test_alipay_bad_requests(kafka_settings: KafkaSettings, alipay_keys: t
     biz = alipay.text_biz_content(
         app_id="2021", alipay_user_id="2088000000000001", from_user_id="2088X", text="路灯坏了", msg_id="m1"
     )
+    # Correctly signed, but for another of the centre's life accounts.
+    elsewhere = alipay.text_biz_content(
+        app_id="2099", alipay_user_id="2088000000000001", from_user_id="2088X", text="路灯坏了", msg_id="m2"
+    )
     settings = AlipaySettings(accounts_file=accounts, kafka=kafka_settings, outbound=OFF, max_body_bytes=4096)
     form = {"content-type": "application/x-www-form-urlencoded; charset=GBK"}
     async with serving(alipay_app(settings)) as client:
@@ -81,6 +85,12 @@ async def test_alipay_bad_requests(kafka_settings: KafkaSettings, alipay_keys: t
             ),
             ("/webhooks/alipay/city", alipay.message_notify(biz, app_id="2021", platform_key=other), 403, "signature"),
             ("/webhooks/alipay/city", b"service=x", 400, "malformed"),
+            (
+                "/webhooks/alipay/city",
+                alipay.message_notify(elsewhere, app_id="2099", platform_key=platform),
+                403,
+                "for app 2099",
+            ),
             ("/webhooks/alipay/city", b"a=" + b"b" * 5000, 413, "limit"),
         ]
         for path, body, status, reason in cases:

@@ -71,6 +71,10 @@ async def notify(request: Request, account_id: str) -> Response:
         message = parse_message(params.get("biz_content", ""), account_id=account.id, received_at=received_at)
     except MalformedNotify as exc:
         raise HTTPException(400, f"malformed Alipay notify: {exc}") from exc
+    if message.recipient_id and account.app_id and message.recipient_id != account.app_id:
+        # Correctly signed, but for another life account (a centre may run several on one Alipay key): taking
+        # it here would file it under the wrong account and answer the citizen from it.
+        raise HTTPException(403, f"this notify is for app {message.recipient_id}, not this account's")
     publisher: InboundPublisher = request.app.state.publisher
     try:
         await publisher.publish(message, trace=request.headers.get("traceparent"))
