@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -49,24 +52,29 @@ async def test_events_committed_during_a_broker_outage_are_published_after_it(
         async with serving(create_app(settings)) as client:
             client.headers["Authorization"] = await bearer(client, "admin", "admin")
             [case] = (await client.get("/api/v1/cases")).json()["items"]
-            broker.stop()
+            # The broker stops answering (a hung or unreachable broker). Not a restart: Tansu forgets its topics
+            # on one and acks writes to the vanished topics into the void (KAFKA-LOCAL.md), which Kafka does not.
+            assert broker.process is not None
+            os.kill(broker.process.pid, signal.SIGSTOP)
             # The API keeps working: the change and its event are committed together, the event waits.
             for action, body in (("accept", {}), ("classify", {"category_id": "housing-property"}), ("dispatch", {})):
                 response = await client.post(f"/api/v1/cases/{case['id']}/{action}", json=body)
                 assert response.status_code == 200, response.text
             assert await unpublished(database_url) >= 3
-            # A new, empty broker comes back on the same address (Tansu keeps nothing across restarts).
-            broker = Broker(port, log_path=tmp_path / "broker-2.log")
-            broker.start()
-            await ensure_topics(kafka.bootstrap_servers, kafka.topics.all(), partitions=1)
+            os.kill(broker.process.pid, signal.SIGCONT)  # back
             for _ in range(200):
                 if await unpublished(database_url) == 0:
                     break
                 await asyncio.sleep(0.1)
             assert await unpublished(database_url) == 0
-            records = await read_topic(kafka, kafka.topics.case_events, expect=3, timeout=10)
+            # Everything there is (more than four only if a produce the broker took late was also sent again).
+            records = await read_topic(kafka, kafka.topics.case_events, expect=100, timeout=4)
     finally:
+        if broker.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(broker.process.pid, signal.SIGCONT)
         broker.stop()
     types = [CaseEvent.from_bytes(r.value).type.removeprefix("gov.inbox.case.") for r in records]
-    # "created" was published before the outage (to the first broker, now gone); the rest arrive in order.
-    assert types[-3:] == ["accepted", "classified", "dispatched"]
+    # "created" went out before the outage; the rest arrive after it, in order (at least once: a produce the
+    # hung broker took before it stopped answering may arrive along with its retry).
+    assert list(dict.fromkeys(types)) == ["created", "accepted", "classified", "dispatched"]
