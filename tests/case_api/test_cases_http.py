@@ -13,10 +13,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import update
 
+from case_api.cases.models import Case
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
 from case_api.main import create_app
+from case_api.replies.models import Reply
 from case_api.settings import Settings
 from shared.contracts.v1 import (
     CaseEvent,
@@ -483,3 +486,32 @@ async def test_a_double_click_does_not_message_the_citizen_twice(api: Api) -> No
     assert len((await api.client.get(f"/api/v1/cases/{case_id}")).json()["replies"]) == 1
     # Something else to say is said.
     assert (await api.act(case_id, "reply", {"text": "维修人员明早九点到。"})).status_code == 200
+
+
+async def test_a_case_reopened_long_after_keeps_its_new_period_when_classified_again(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "confirm")
+    await api.act(case_id, "reply", {"text": "已处理"})
+    await api.act(case_id, "close")
+    # Received three weeks ago: its first resolution period is long over.
+    engine = make_engine(api.database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await session.execute(
+            update(Case).where(Case.id == UUID(case_id)).values(created_at=utcnow() - timedelta(days=21))
+        )
+    await engine.dispose()
+    reopened = (await api.act(case_id, "reopen", {"reason": "市民不满意"})).json()
+    classified = (await api.act(case_id, "classify", {"category_id": "housing-property"})).json()
+    assert classified["resolution_due_at"] == reopened["resolution_due_at"]
+    assert datetime.fromisoformat(classified["due_at"]) > utcnow()  # not overdue the moment it is classified
+
+
+async def test_a_reply_that_failed_can_be_sent_again_at_once(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "confirm")
+    [reply] = (await api.act(case_id, "reply", {"text": "您好，已安排维修。"})).json()["replies"]
+    engine = make_engine(api.database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():  # the platform refused it
+        await session.execute(update(Reply).where(Reply.id == UUID(reply["id"])).values(status="failed"))
+    await engine.dispose()
+    assert (await api.act(case_id, "reply", {"text": "您好，已安排维修。"})).status_code == 200

@@ -138,6 +138,27 @@ async def test_department_statistics_on_a_known_set_of_cases(sessions: Sessions)
     assert "undispatched" not in by_id and len(rows) == 3  # the fourth case has no department yet
 
 
+async def test_a_reopened_case_discarded_afterwards_still_counts(sessions: Sessions) -> None:
+    [case] = await seed(sessions, routed("m1"))
+    t0 = case.created_at
+    async with sessions() as session, session.begin():
+        # Answered once, rated 1 (reopened), then discarded: closed, not answered since, but answered before.
+        await session.execute(
+            update(Case).values(
+                department_id="housing",
+                status="closed",
+                first_responded_at=t0 + timedelta(minutes=30),
+                replied_at=None,
+                rating=1,
+                reopen_count=1,
+            )
+        )
+    async with sessions() as session:
+        rows = await department_stats(session, start=t0 - timedelta(days=1), end=t0 + timedelta(days=1), now=t0)
+    [housing] = rows
+    assert (housing["received"], housing["ratings"], housing["reopened"]) == (1, 1, 1)
+
+
 def test_report_periods_are_iso_weeks_and_calendar_months() -> None:
     from datetime import date
 

@@ -14,7 +14,7 @@ from case_api.catalog.models import Category, Department
 from case_api.citizen.notices import Notices
 from case_api.contacts.models import Contact
 from case_api.outbox import service as outbox
-from case_api.replies.models import Reply
+from case_api.replies.models import Reply, ReplyStatus
 from case_api.replies.service import build_reply
 from case_api.sla import PromiseError
 
@@ -138,18 +138,18 @@ class CaseActions:
             # The router learns from corrections: it needs the text the operator classified.
             "text": case.subject,
         }
-        # The deadline follows the request type the case keeps, not only one given just now.
+        # The deadline follows the request type the case keeps, not only one given just now. A reopened case
+        # keeps the new period its reopening started: counted from receipt it would be long past.
         request_type = request_type or case.request_type or case.proposed_request_type
+        resolution_due = (
+            case.resolution_due_at
+            if case.reopen_count
+            else self.policy.resolution_due(case.created_at, category_id=category.id, request_type=request_type)
+        )
         await self._move(
             case,
             Action.CLASSIFY,
-            changes={
-                "category_id": category.id,
-                "request_type": request_type,
-                "resolution_due_at": self.policy.resolution_due(
-                    case.created_at, category_id=category.id, request_type=request_type
-                ),
-            },
+            changes={"category_id": category.id, "request_type": request_type, "resolution_due_at": resolution_due},
             details=details,
         )
 
@@ -232,6 +232,7 @@ class CaseActions:
                 Reply.created_by == self.user.username,
                 Reply.text == text,
                 Reply.created_at > self.now - DUPLICATE_REPLY_WINDOW,
+                Reply.status != ReplyStatus.FAILED,  # sending a failed reply again is what the operator means
             )
             .limit(1)
         )

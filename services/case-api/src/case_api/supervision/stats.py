@@ -77,9 +77,10 @@ def _p90(values: list[float]) -> float:
     return values[max(0, math.ceil(0.9 * len(values)) - 1)]  # nearest-rank
 
 
-# Spam and duplicates an operator discarded: closed without ever being answered (closing needs an answer). They
-# are no citizen's request, so they count in no department's figures and no report's problems.
-DISCARDED = and_(Case.status == CaseStatus.CLOSED, Case.replied_at.is_(None))
+# Spam and duplicates an operator discarded: closed without any response ever (closing needs an answer; a case
+# reopened and then discarded was answered once, and still counts). They are no citizen's request, so they count
+# in no department's figures and no report's problems.
+DISCARDED = and_(Case.status == CaseStatus.CLOSED, Case.replied_at.is_(None), Case.first_responded_at.is_(None))
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
