@@ -61,13 +61,22 @@ async def test_changes_that_make_no_sense_are_refused_and_change_nothing(api: Ap
 
 
 async def test_passwords_are_reset_by_an_administrator_or_changed_by_their_owner(api: Api) -> None:  # noqa: F811
-    await api.as_user("forgetful", "operator")
+    leaked = await api.as_user("forgetful", "operator")
     assert (await api.client.patch("/api/v1/users/forgetful", json={"password": "brand-new-1"})).status_code == 200
     assert await _sign_in(api, "forgetful", "correct-horse-9") == 401
+    # A reset revokes the tokens issued before it (the old password may have leaked with one of them).
+    revoked = await api.client.get("/api/v1/queue", headers=leaked)
+    assert revoked.status_code == 401 and "password changed" in revoked.json()["detail"]
     headers = {"Authorization": await bearer(api.client, "forgetful", "brand-new-1")}
+    other_browser = {"Authorization": await bearer(api.client, "forgetful", "brand-new-1")}
     wrong = {"current_password": "guess-guess", "new_password": "mine-only-2"}
     assert (await api.client.post("/api/v1/auth/password", json=wrong, headers=headers)).status_code == 403
     right = {"current_password": "brand-new-1", "new_password": "mine-only-2"}
-    assert (await api.client.post("/api/v1/auth/password", json=right, headers=headers)).status_code == 204
+    changed = await api.client.post("/api/v1/auth/password", json=right, headers=headers)
+    assert changed.status_code == 200
+    # The one who changed it stays signed in with the token the answer carries; other sessions are signed out.
+    fresh = {"Authorization": f"Bearer {changed.json()['access_token']}"}
+    assert (await api.client.get("/api/v1/queue", headers=fresh)).status_code == 200
+    assert (await api.client.get("/api/v1/queue", headers=other_browser)).status_code == 401
     assert await _sign_in(api, "forgetful", "brand-new-1") == 401
     assert await _sign_in(api, "forgetful", "mine-only-2") == 200

@@ -20,12 +20,17 @@ async def current_user(request: Request, session: SessionDep, token: Annotated[s
     if token is None:
         raise HTTPException(401, "not signed in", headers={"WWW-Authenticate": "Bearer"})
     try:
-        user_id, request.state.token_expires = service.read_token(token, secret=request.app.state.settings.secret_key)
+        user_id, issued, request.state.token_expires = service.read_token(
+            token, secret=request.app.state.settings.secret_key
+        )
     except service.InvalidToken as exc:
         raise HTTPException(401, "token is invalid or expired", headers={"WWW-Authenticate": "Bearer"}) from exc
     user = await session.get(User, user_id)
     if user is None or not user.active:
         raise HTTPException(401, "user no longer exists or is disabled", headers={"WWW-Authenticate": "Bearer"})
+    if service.revoked(user, issued):
+        raise HTTPException(401, "the password changed since this token was issued: sign in again")
+    request.state.token_issued = issued
     return user
 
 

@@ -27,4 +27,6 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when the password changes: tokens issued before it (perhaps stolen with the old one) stop working.
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from case_api.catalog.models import Department
 from case_api.deps import SessionDep
+from shared.contracts.v1 import utcnow
 
 from . import service
 from .deps import AdminUser, CurrentUser
@@ -35,6 +36,10 @@ async def token(
         throttle.failed(key)
         raise HTTPException(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"}) from exc
     throttle.succeeded(key)
+    return _token_for(request, user)
+
+
+def _token_for(request: Request, user: User) -> TokenOut:
     settings = request.app.state.settings
     ttl = timedelta(minutes=settings.token_ttl_minutes)
     return TokenOut(
@@ -94,16 +99,19 @@ async def update_user(username: str, body: UserUpdate, admin: AdminUser, session
         user.display_name = body.display_name
     if body.active is not None:
         user.active = body.active
-    if body.password is not None:
-        user.password_hash = service.hash_password(body.password)
+    if body.password is not None:  # a reset, perhaps because the old one leaked: its tokens go with it
+        user.password_hash, user.tokens_valid_after = service.hash_password(body.password), utcnow()
     log.info("user_updated", username=username, by=admin.username, fields=sorted(changes.keys()))
     await session.commit()
     return user
 
 
-@router.post("/auth/password", status_code=204, summary="Change your own password")
-async def change_password(body: PasswordChange, user: CurrentUser, session: SessionDep) -> None:
+@router.post("/auth/password", response_model=TokenOut, summary="Change your own password; a new token")
+async def change_password(request: Request, body: PasswordChange, user: CurrentUser, session: SessionDep) -> TokenOut:
+    """Every token issued before (other browsers, a stolen one) stops working; the answer is a fresh token, so
+    the person changing it stays signed in here."""
     if not service.verify_password(user.password_hash, body.current_password):
         raise HTTPException(403, "the current password is wrong")
-    user.password_hash = service.hash_password(body.new_password)
+    user.password_hash, user.tokens_valid_after = service.hash_password(body.new_password), utcnow()
     await session.commit()
+    return _token_for(request, user)

@@ -55,17 +55,23 @@ async def authenticate(session: AsyncSession, *, username: str, password: str) -
     return user
 
 
+def revoked(user: User, issued_at: float) -> bool:
+    """Issued before the user's password last changed."""
+    return user.tokens_valid_after is not None and issued_at < user.tokens_valid_after.timestamp()
+
+
 def issue_token(user: User, *, secret: str, ttl: timedelta) -> str:
     now = utcnow()
-    claims = {"sub": str(user.id), "role": user.role, "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
+    # iat to the microsecond: a token issued just after a password change must not look older than it.
+    claims = {"sub": str(user.id), "role": user.role, "iat": now.timestamp(), "exp": now + ttl, "jti": uuid.uuid4().hex}
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
-def read_token(token: str, *, secret: str) -> tuple[uuid.UUID, float]:
-    """The user the token was issued to, and when it expires (seconds since the epoch)."""
+def read_token(token: str, *, secret: str) -> tuple[uuid.UUID, float, float]:
+    """The user the token was issued to, when it was issued and when it expires (seconds since the epoch)."""
     try:
         claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["sub", "exp"]})
-        return uuid.UUID(claims["sub"]), float(claims["exp"])
+        return uuid.UUID(claims["sub"]), float(claims.get("iat", 0)), float(claims["exp"])
     except (jwt.PyJWTError, ValueError) as exc:
         raise InvalidToken(str(exc)) from exc
 

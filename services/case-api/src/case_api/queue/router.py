@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse
 
 from case_api.auth.deps import CurrentUser
 from case_api.auth.models import Role, User
+from case_api.auth.service import revoked
 from case_api.cases import access, cursors
 from case_api.cases.models import Case, CaseStatus
 from case_api.cases.schemas import CasePage, CaseSummary
@@ -129,6 +130,7 @@ async def events(
         start = int(header)  # a mangled header is no reason to refuse the stream: it starts from now instead
     visible, sees = visible_to(user.role, user.department_id), seen_by(user.role, user.department_id)
     who, expires = (user.id, user.role, user.department_id, True), request.state.token_expires
+    issued = request.state.token_issued
 
     async def stream() -> AsyncIterator[bytes]:
         # Read-only sessions: on SQLite the others begin IMMEDIATE and would queue each read behind intake's writes.
@@ -149,8 +151,13 @@ async def events(
                 checked = time.monotonic()
                 async with sessions() as session:
                     now = await session.get(User, user.id)
-                if now is None or (now.id, now.role, now.department_id, now.active) != who or time.time() > expires:
-                    return  # an expired token ends its stream too: the screen signs in again
+                if (
+                    now is None
+                    or (now.id, now.role, now.department_id, now.active) != who
+                    or time.time() > expires
+                    or revoked(now, issued)
+                ):
+                    return  # an expired or revoked token ends its stream too: the screen signs in again
             woken = hub.changed.armed()
             if hub.serves(cursor):  # the usual case: no query of its own
                 events, more = hub.take(cursor, sees)
