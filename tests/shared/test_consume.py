@@ -49,16 +49,22 @@ async def run_until(
         await producer.stop()
 
 
-async def test_a_poison_record_is_dead_lettered_and_the_rest_processed(kafka_settings: KafkaSettings) -> None:
-    topic = kafka_settings.topics.inbox_routed
-    await produce(kafka_settings, topic, [b"one", b"poison", b"three"])
-    processed: list[bytes] = []
+def poison_handler(processed: list[bytes]) -> Any:
+    """Handles every record but the one whose value is b"poison", which fails for a reason of its own."""
 
     async def handle(records: list[ConsumerRecord[Any, Any]]) -> None:
         if any(r.value == b"poison" for r in records):
             raise ValueError("cannot make a case of this")
         processed.extend(r.value for r in records)
 
+    return handle
+
+
+async def test_a_poison_record_is_dead_lettered_and_the_rest_processed(kafka_settings: KafkaSettings) -> None:
+    topic = kafka_settings.topics.inbox_routed
+    await produce(kafka_settings, topic, [b"one", b"poison", b"three"])
+    processed: list[bytes] = []
+    handle = poison_handler(processed)
     await run_until(kafka_settings, topic, handle, lambda: len(processed) >= 2)
     assert processed == [b"one", b"three"]
     [dead] = await read_topic(kafka_settings, f"{topic}.dlq", expect=1)
@@ -71,12 +77,7 @@ async def test_a_broker_blip_while_dead_lettering_is_waited_out(kafka_settings: 
     topic = kafka_settings.topics.inbox_routed
     await produce(kafka_settings, topic, [b"one", b"poison", b"three"])
     processed: list[bytes] = []
-
-    async def handle(records: list[ConsumerRecord[Any, Any]]) -> None:
-        if any(r.value == b"poison" for r in records):
-            raise ValueError("cannot make a case of this")
-        processed.extend(r.value for r in records)
-
+    handle = poison_handler(processed)
     consumer = make_consumer(kafka_settings, topic, group_id="test", client_id="test")
     producer = make_producer(kafka_settings, client_id="test")
     await consumer.start()
