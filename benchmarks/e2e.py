@@ -13,6 +13,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from inbox_dev.simulator import alipay, weibo
 from inbox_dev.simulator.wechat import WeChatAccount, push, text_xml
+from inbox_dev.stack import Stack
 
 from .common import (
     ALIPAY_APP_ID,
@@ -248,6 +250,23 @@ def stages(out: Outcome, inbound: dict[int, float], routed: dict[int, float]) ->
     }
 
 
+def explain_missing(out: Outcome, requests: list[Request], stack: Stack, tag: str) -> None:
+    """Some cases never reached the live queue: say on stderr where they stopped, with every service's last log
+    lines, so a failure seen once in CI can be read afterwards (the smoke test shows stderr's tail)."""
+    bootstrap = stack.broker.bootstrap_servers if stack.broker else ""
+    inbound = asyncio.run(produced_at(bootstrap, "inbox.messages.v1", tag)) if bootstrap else {}
+    routed = asyncio.run(produced_at(bootstrap, "inbox.routed.v1", tag)) if bootstrap else {}
+    print(
+        f"e2e {tag}: {len(requests)} sent, {out.errors} webhook errors, {len(inbound)} on inbox.messages, "
+        f"{len(routed)} on inbox.routed, {len(out.seen)} seen on the live queue",
+        file=sys.stderr,
+    )
+    for log in sorted(stack.log_dir.glob("*.log")):
+        # Routine info lines (one per routed batch) would bury the warnings and tracebacks that say why.
+        lines = [line for line in log.read_text(errors="replace").splitlines() if '"level": "info"' not in line]
+        print(f"--- {log.name}", *lines[-15:], sep="\n", file=sys.stderr, flush=True)
+
+
 def one_run(config: Config, database_url: str | None, runs: Runs, label: str, run_no: int) -> None:
     # Every run starts from an empty database, SQLite too (the first suite run reused one file across runs,
     # so later runs carried the earlier runs' cases).
@@ -268,6 +287,8 @@ def one_run(config: Config, database_url: str | None, runs: Runs, label: str, ru
             requests = build_requests(int(rate * duration), tag, key)
             cpu = cpu_seconds(case_api)
             out = uvloop.run(drive(requests, rate=rate, ports=ports, auth=auth, tag=tag, watchers=watchers))
+            if len(out.seen) < len(requests):
+                explain_missing(out, requests, stack, tag)
             if watchers:
                 at = f"at {rate} msg/s with {watchers} more live queues open"
                 runs.add(f"{label}: p99 {at}", percentile(out.latencies(), 99))

@@ -38,14 +38,16 @@ def test_every_benchmark_produces_figures(tmp_path: Path) -> None:
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    # When figures are missing, the benchmarks have said why on stderr (service logs included).
+    why = done.stderr[-12000:]
     result = json.loads(results.read_text(encoding="utf-8"))
-    assert result["failures"] == []
+    assert result["failures"] == [], why
     figures = result["figures"]
     sections = {f["section"].split(" (")[0] for f in figures}
     assert {"Webhook ingest", "End to end", "Backlog drain", "Reads", "Router service"} <= sections
     measured = [f for f in figures if f["runs"]]
-    assert [f["name"] for f in measured if not all(math.isfinite(v) for v in f["runs"])] == []
+    assert [f["name"] for f in measured if not all(math.isfinite(v) for v in f["runs"])] == [], why
     # Nothing a platform delivered may be lost, even in a smoke run.
     lost = {f["name"]: f["runs"] for f in measured if "errors" in f["name"] and any(f["runs"])}
-    assert lost == {}
+    assert lost == {}, why
     assert "| figure | median |" in report.read_text(encoding="utf-8")
