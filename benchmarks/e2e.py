@@ -111,7 +111,7 @@ class Outcome:
     due: dict[int, float] = field(default_factory=dict)
     sent: dict[int, float] = field(default_factory=dict)  # when the request actually left (a busy client is late)
     seen: dict[int, float] = field(default_factory=dict)
-    created: dict[int, float] = field(default_factory=dict)  # the case's created_at: its intake batch began
+    created: dict[int, float] = field(default_factory=dict)  # the "created" event's occurred_at: intake's batch
     errors: int = 0
     listeners_cpu: float = 0.0  # CPU seconds the other live queues' reader process used
 
@@ -202,7 +202,7 @@ async def drive(
                     if marker.startswith(f"{tag}-"):
                         i = int(marker.split("-", 1)[1])
                         out.seen.setdefault(i, time.time())
-                        out.created[i] = datetime.fromisoformat(case["created_at"]).timestamp()
+                        out.created[i] = datetime.fromisoformat(event["occurred_at"]).timestamp()
                         if len(out.seen) == len(requests):
                             return
 
@@ -245,7 +245,7 @@ def stages(out: Outcome, inbound: dict[int, float], routed: dict[int, float]) ->
         "load generator sends it (late by)": [(out.sent[i] - out.due[i]) * 1000 for i in both],
         "webhook → on inbox.messages": [(inbound[i] - out.sent[i]) * 1000 for i in both],
         "router → on inbox.routed": [(routed[i] - inbound[i]) * 1000 for i in both],
-        "case-api picks it up (intake batch starts)": [(out.created[i] - routed[i]) * 1000 for i in both],
+        "case-api picks it up (its intake batch builds the case)": [(out.created[i] - routed[i]) * 1000 for i in both],
         "batch commits, the live queue shows the case": [(out.seen[i] - out.created[i]) * 1000 for i in both],
     }
 

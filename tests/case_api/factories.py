@@ -29,6 +29,7 @@ def routed(
     kind: MessageKind = MessageKind.TEXT,
     department: str | None = "housing",
     sent_at: datetime | None = None,
+    received_at: datetime | None = None,
 ) -> RoutedMessage:
     message = InboundMessage(
         channel=channel,
@@ -41,6 +42,7 @@ def routed(
         event=PlatformEvent(name="subscribe") if kind is MessageKind.EVENT else None,
         raw="<xml/>",
         raw_format="xml",
+        received_at=received_at or utcnow(),
     )
     decision = (
         RoutingDecision(

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -15,12 +16,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import update
 
+from case_api.cases.deadlines import CalendarPolicy
 from case_api.cases.models import Case
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
 from case_api.main import create_app
 from case_api.replies.models import Reply
 from case_api.settings import Settings
+from case_api.sla import SlaCalculator, SlaSettings
 from shared.contracts.v1 import (
     CaseEvent,
     Channel,
@@ -31,9 +34,12 @@ from shared.contracts.v1 import (
     utcnow,
 )
 from shared.settings import DatabaseSettings, KafkaSettings
+from shared.taxonomy import load_taxonomy
 from tests.asgi import serving
 from tests.case_api.factories import POLICY, bearer, routed
 from tests.kafka_helpers import read_topic
+
+DEFAULT_SLA = Path("config/sla.yaml").read_text(encoding="utf-8")
 
 
 @dataclass
@@ -515,3 +521,36 @@ async def test_a_reply_that_failed_can_be_sent_again_at_once(api: Api) -> None:
         await session.execute(update(Reply).where(Reply.id == UUID(reply["id"])).values(status="failed"))
     await engine.dispose()
     assert (await api.act(case_id, "reply", {"text": "您好，已安排维修。"})).status_code == 200
+
+
+async def test_classifying_applies_the_categorys_own_first_response(
+    database_url: str, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """sla.yaml gives public security a shorter first response: a case the router proposed elsewhere and an
+    operator classified as public security is due by that rule, counted from receipt, before anyone answers."""
+    rule = "policies:\n  - category: public-security\n    first_response:"
+    rule += " {in_working_time: {working_hours: 0.5}, outside_working_time: {hours: 2}}\n"
+    sla = tmp_path / "sla.yaml"
+    sla.write_text(DEFAULT_SLA.replace("policies: []\n", rule), "utf-8")
+    settings = Settings(
+        kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url), sla=SlaSettings(policy_file=sla)
+    )
+    async with serving(create_app(settings)) as client:
+        client.headers["Authorization"] = await bearer(client, "admin", "admin")
+        api = Api(client, kafka_settings, database_url)
+        [case_id] = await api.seed(routed("m1", text="有人在小区门口打架"))
+        await api.act(case_id, "accept")
+        body = {"category_id": "public-security", "request_type": "投诉/求助"}
+        response = await api.act(case_id, "classify", body)
+        assert response.status_code == 200, response.text
+        classified = response.json()
+    taxonomy = load_taxonomy(Path("config/taxonomy.yaml"))
+    calculator = SlaCalculator.from_settings(
+        SlaSettings(policy_file=sla), categories=list(taxonomy.categories), request_types=taxonomy.request_types
+    )
+    received = datetime.fromisoformat(classified["created_at"])
+    expected = CalendarPolicy(calculator).first_response_due(
+        received, category_id="public-security", request_type="投诉/求助"
+    )
+    assert datetime.fromisoformat(classified["first_response_due_at"]) == expected
+    assert datetime.fromisoformat(classified["due_at"]) == expected

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -14,7 +14,7 @@ from case_api.cases.models import Case, CaseDepartment, CaseStatus, Message
 from case_api.contacts.models import Contact
 from case_api.intake.service import AutoDispatch, intake_batch
 from case_api.outbox.models import OutboxRecord
-from shared.contracts.v1 import CaseEvent, Channel, DecidedBy, MessageKind, RoutedMessage
+from shared.contracts.v1 import CaseEvent, Channel, DecidedBy, MessageKind, RoutedMessage, utcnow
 from tests.case_api.factories import POLICY, routed
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -59,6 +59,18 @@ async def test_follow_ups_from_the_same_contact_attach_to_the_open_case(sessions
             await session.scalars(select(Message.text).where(Message.case_id == case.id).order_by(Message.sent_at))
         ).all()
     assert texts == ["小区物业乱收费", "还没人处理", "第三次反映"]
+
+
+async def test_a_backlog_does_not_restart_the_citizens_clock(sessions: Sessions) -> None:
+    """Intake reached the message three hours after the centre received it (case-api was down): the case is
+    as old as the message, so its deadlines, its response time and its reporting day count from receipt, and a
+    later classification recomputes the same deadline intake gave it."""
+    received = utcnow().replace(microsecond=0) - timedelta(hours=3)
+    await intake(sessions, [routed("m1", received_at=received)])
+    [case] = await cases(sessions)
+    assert case.created_at == received
+    assert case.first_response_due_at == received + timedelta(hours=1)  # already breached, as the citizen sees it
+    assert case.resolution_due_at == received + timedelta(days=5) == POLICY.resolution_due(case.created_at)
 
 
 async def test_other_contacts_channels_and_accounts_get_their_own_cases(sessions: Sessions) -> None:

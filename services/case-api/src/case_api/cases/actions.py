@@ -141,17 +141,17 @@ class CaseActions:
         # The deadline follows the request type the case keeps, not only one given just now. A reopened case
         # keeps the new period its reopening started: counted from receipt it would be long past.
         request_type = request_type or case.request_type or case.proposed_request_type
-        resolution_due = (
-            case.resolution_due_at
-            if case.reopen_count
-            else self.policy.resolution_due(case.created_at, category_id=category.id, request_type=request_type)
-        )
-        await self._move(
-            case,
-            Action.CLASSIFY,
-            changes={"category_id": category.id, "request_type": request_type, "resolution_due_at": resolution_due},
-            details=details,
-        )
+        changes: dict[str, object] = {"category_id": category.id, "request_type": request_type}
+        if not case.reopen_count:
+            changes["resolution_due_at"] = self.policy.resolution_due(
+                case.created_at, category_id=category.id, request_type=request_type
+            )
+            # sla.yaml may give a category its own first response; one already passed is history, not redone.
+            if case.first_responded_at is None and (case.first_response_due_at or self.now) > self.now:
+                changes["first_response_due_at"] = self.policy.first_response_due(
+                    case.created_at, category_id=category.id, request_type=request_type
+                )
+        await self._move(case, Action.CLASSIFY, changes=changes, details=details)
 
     async def dispatch(
         self, case: Case, *, department_id: str | None, co_handlers: list[tuple[str, str]], via: str = "dispatch"

@@ -283,8 +283,11 @@ async def intake_batch(
             if case_id is None:
                 case_id = uuid.uuid4()
                 open_case[contact_id] = case_id
+                # The case exists from when the centre received the message, not from when a backlog let intake
+                # reach it: its deadlines, response times and reporting day count from there.
+                received = min(m.received_at, now)
                 first_due = policy.first_response_due(
-                    m.received_at, category_id=decision.category, request_type=decision.request_type
+                    received, category_id=decision.category, request_type=decision.request_type
                 )
                 new_cases.append(
                     {
@@ -304,7 +307,7 @@ async def intake_batch(
                         "proposal_confidence": decision.confidence,
                         "proposal": decision.model_dump(mode="json"),
                         "message_count": 0,
-                        "created_at": now,
+                        "created_at": received,
                         "updated_at": now,
                         "last_message_at": m.sent_at,
                         "first_response_due_at": first_due,
@@ -314,7 +317,7 @@ async def intake_batch(
                         ),
                         "sla_state": "ok",
                         "resolution_due_at": policy.resolution_due(
-                            m.received_at, category_id=decision.category, request_type=decision.request_type
+                            received, category_id=decision.category, request_type=decision.request_type
                         ),
                         "escalated": False,
                         "reopen_count": 0,
