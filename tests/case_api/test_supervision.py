@@ -6,11 +6,12 @@ import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from case_api.cases.lifecycle import record
-from case_api.cases.models import Case
+from case_api.cases.models import Case, CaseDepartment
 from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
 from case_api.supervision.stats import department_stats
@@ -194,3 +195,35 @@ async def test_a_report_counts_what_was_received_and_renders_as_csv_and_html(ses
     html = render_html(report)
     assert "<svg" in html and "市民诉求周报" in html and "共收到诉求 <strong>3</strong> 件（另有无效信息 1 件" in html
     assert "<script" not in html
+
+
+async def test_a_sweep_tells_co_handlers_and_looks_them_up_once(sessions: Sessions) -> None:
+    """The co-handling departments' live queues get the sweeper's events too; a sweep of many cases asks for
+    their co-handlers in one query, not one per case (a sweep may breach 500 cases)."""
+    cases = await seed(sessions, *(routed(f"m{i}", sender=f"s{i}") for i in range(4)))
+    async with sessions() as session, session.begin():
+        for case in cases:
+            session.add(
+                CaseDepartment(
+                    case_id=case.id, department_id="health", role="helper", part="", status="open", created_at=utcnow()
+                )
+            )
+    lookups = 0
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        nonlocal lookups
+        lookups += statement.lstrip().upper().startswith("SELECT") and "FROM CASE_DEPARTMENTS" in statement.upper()
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        result = await sweep_once(sessions, now=cases[0].created_at + timedelta(hours=2), auto_escalate=True)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert (result.breached, result.escalated) == (4, 4)
+    assert lookups == 1
+    async with sessions() as session:
+        swept = (await session.scalars(select(OutboxRecord).where(OutboxRecord.co_handlers.is_not(None)))).all()
+    assert sorted(json.loads(r.value)["type"].removeprefix("gov.inbox.case.") for r in swept) == sorted(
+        ["sla.breached", "escalated"] * 4
+    )
+    assert {r.co_handlers for r in swept} == {",health,"}

@@ -8,6 +8,7 @@ caller's transaction. Nothing else assigns `Case.status`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -165,7 +166,10 @@ async def transition(
     changes: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
     policy: DeadlinePolicy | None = None,
+    helpers: Collection[str] | None = None,
 ) -> AuditEntry:
+    """`helpers`: the case's co-handling departments when the caller already has them (a batch asks once for
+    all its cases); otherwise they are looked up."""
     move = ensure_allowed(case, action, role, reason)
     before = snapshot(case)
     from_status = case.status
@@ -187,6 +191,7 @@ async def transition(
         now=now,
         reason=reason,
         details=details,
+        helpers=helpers,
     )
 
 
@@ -201,6 +206,7 @@ async def record(
     changes: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
     policy: DeadlinePolicy | None = None,
+    helpers: Collection[str] | None = None,
 ) -> AuditEntry:
     """A change that is not a move between states (a deadline passing, a rating): audited and announced alike."""
     before = snapshot(case)
@@ -219,6 +225,7 @@ async def record(
         now=now,
         reason=reason,
         details=details,
+        helpers=helpers,
     )
 
 
@@ -234,6 +241,7 @@ async def _announce(
     now: datetime,
     reason: str | None,
     details: dict[str, Any] | None,
+    helpers: Collection[str] | None,
 ) -> AuditEntry:
     after = snapshot(case)
     entry = AuditEntry(
@@ -252,7 +260,8 @@ async def _announce(
     change = CaseChange(
         action=event, from_status=from_status, to_status=case.status, actor=actor, reason=reason, details=details or {}
     )
-    helpers = (await co_handlers(session, [case.id])).get(case.id, [])
+    if helpers is None:
+        helpers = (await co_handlers(session, [case.id])).get(case.id, [])
     row = outbox.case_event_row(case.id, change, after, department_id=case.department_id, co_handlers=helpers)
     await outbox.add(session, [row])
     return entry

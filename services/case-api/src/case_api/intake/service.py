@@ -414,6 +414,16 @@ async def intake_batch(
     for case in answered:  # after "message-added": the clock runs again because of that message
         details = waited(case, now, via="citizen")
         changes = end_wait(case, policy, now)
-        await record(session, case, "resumed", actor=ACTOR, now=now, changes=changes, details=details, policy=policy)
+        await record(
+            session,
+            case,
+            "resumed",
+            actor=ACTOR,
+            now=now,
+            changes=changes,
+            details=details,
+            policy=policy,
+            helpers=helpers.get(case.id, ()),
+        )
     result.stored, result.cases_opened, result.auto_dispatched = len(messages), len(new_cases), len(auto_dispatched)
     return result

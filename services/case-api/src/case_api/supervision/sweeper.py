@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from case_api.cases.access import co_handlers
 from case_api.cases.lifecycle import OPEN, Action, record, transition
 from case_api.cases.models import Case
 from case_api.leader import SLA_SWEEPER, run_as_leader
@@ -46,6 +47,7 @@ async def sweep_once(
                 .with_for_update(skip_locked=True)
             )
         ).all()
+        helpers = await co_handlers(session, [case.id for case in breached])  # one query, not one per case
         for case in breached:
             late_by = now - case.due_at if case.due_at else None
             await record(
@@ -60,6 +62,7 @@ async def sweep_once(
                     "late_by_s": int(late_by.total_seconds()) if late_by else None,
                     "department_id": case.department_id,
                 },
+                helpers=helpers.get(case.id, ()),
             )
             result.breached += 1
             if auto_escalate and not case.escalated:
@@ -72,6 +75,7 @@ async def sweep_once(
                     now=now,
                     reason="deadline passed",
                     changes={"escalated": True, "escalated_at": now},
+                    helpers=helpers.get(case.id, ()),
                 )
                 result.escalated += 1
         warned = (
@@ -83,6 +87,7 @@ async def sweep_once(
                 .with_for_update(skip_locked=True)
             )
         ).all()
+        helpers = await co_handlers(session, [case.id for case in warned])
         for case in warned:
             await record(
                 session,
@@ -92,6 +97,7 @@ async def sweep_once(
                 now=now,
                 changes={"sla_state": "warning"},
                 details={"due_at": case.due_at.isoformat() if case.due_at else None},
+                helpers=helpers.get(case.id, ()),
             )
             result.warned += 1
     return result
