@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import signal
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -77,6 +79,32 @@ async def test_a_leader_that_lost_its_connection_stops_its_job_and_stands_again(
     assert await _kill(admin, "replica-a") >= 1  # the lock went with the connection: another may lead now
     # It stops rather than carry on without the lock, then wins the election again (nobody else stands).
     await _until(lambda: log == ["a leads", "a stopped", "a leads"])
+    leader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await leader
+    for engine in (a, admin):
+        await engine.dispose()
+
+
+async def test_a_leader_whose_connection_hangs_stops_its_job(database_url: str) -> None:
+    """A network that drops packets without closing the connection: the check must not wait for TCP to give up
+    (hours) while the database may already have freed the lock for another replica."""
+    lock, log = random.randrange(1 << 30), list[str]()
+    a, admin = _replica(database_url, "replica-a"), _replica(database_url, "t")
+    leader = asyncio.create_task(run_as_leader(a, lock, _job(log, "a"), name="t", retry_s=0.1, check_s=0.2))
+    await _until(lambda: log == ["a leads"])
+    async with admin.connect() as conn:
+        pids = await conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = 'replica-a'"))
+        backends = [pid for (pid,) in pids]
+    assert backends
+    for pid in backends:
+        os.kill(pid, signal.SIGSTOP)  # the backend answers nothing, and the connection stays open
+    try:
+        await _until(lambda: log == ["a leads", "a stopped"], timeout=5)
+    finally:
+        for pid in backends:
+            os.kill(pid, signal.SIGCONT)
+    await _until(lambda: log == ["a leads", "a stopped", "a leads"])  # the lock came free with its connection
     leader.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await leader

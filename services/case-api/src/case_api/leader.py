@@ -69,8 +69,10 @@ async def _lead_once(
             while not task.done():
                 await asyncio.wait({task}, timeout=check_s)
                 if not task.done():  # still ours? A dead connection means another replica may lead now.
-                    await conn.execute(text("SELECT 1"))
-                    await conn.commit()
+                    # Bounded: a connection that hangs (packets dropped, nothing closed) is as good as dead.
+                    async with asyncio.timeout(check_s):
+                        await conn.execute(text("SELECT 1"))
+                        await conn.commit()
             task.result()  # a job that ended on its own: its error is the reason to stand again
         finally:
             task.cancel()
