@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from case_api.db import make_engine
 from tests.case_api.factories import bearer, routed
 from tests.case_api.test_cases_http import Api, api  # noqa: F401 - the fixture
 
@@ -80,3 +86,27 @@ async def test_passwords_are_reset_by_an_administrator_or_changed_by_their_owner
     assert (await api.client.get("/api/v1/queue", headers=other_browser)).status_code == 401
     assert await _sign_in(api, "forgetful", "brand-new-1") == 401
     assert await _sign_in(api, "forgetful", "mine-only-2") == 200
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_two_administrators_demoting_each_other_leave_one(api: Api) -> None:  # noqa: F811
+    """Each request alone is allowed (nobody demotes themselves); at the same moment they would leave none."""
+    first = await api.as_user("admin-a", "admin")
+    second = await api.as_user("admin-b", "admin")
+    await api.client.patch("/api/v1/users/admin", json={"active": False}, headers=first)
+    # Another transaction holds the administrators' rows, so both requests are in flight together.
+    engine = make_engine(api.database_url)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT id FROM users WHERE role = 'admin' FOR UPDATE"))
+        both = asyncio.gather(
+            api.client.patch("/api/v1/users/admin-b", json={"role": "operator"}, headers=first),
+            api.client.patch("/api/v1/users/admin-a", json={"role": "operator"}, headers=second),
+        )
+        await asyncio.sleep(0.5)
+        await conn.commit()
+    responses = await both
+    await engine.dispose()
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    assert "no longer an active administrator" in next(r.text for r in responses if r.status_code == 409)
+    users = (await api.client.get("/api/v1/users", headers=first if responses[0].status_code == 200 else second)).json()
+    assert [u["username"] for u in users if u["role"] == "admin" and u["active"]] in (["admin-a"], ["admin-b"])

@@ -7,6 +7,7 @@ import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.catalog.models import Department
 from case_api.deps import SessionDep
@@ -75,6 +76,19 @@ async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> Us
     return user
 
 
+async def _keep_an_administrator(session: AsyncSession, *, actor: User) -> None:
+    """Two administrators demoting each other at the same moment must not leave the centre with none. The active
+    administrators' rows are locked (PostgreSQL; SQLite runs one writer at a time anyway) and read again as
+    committed: the second request then sees the first one's change."""
+    admins = set(
+        await session.scalars(
+            select(User.id).where(User.role == Role.ADMIN.value, User.active.is_(True)).with_for_update()
+        )
+    )
+    if actor.id not in admins:  # the other request went first; and nobody may demote themselves (above)
+        raise HTTPException(409, "you are no longer an active administrator: nothing was changed")
+
+
 @router.patch("/users/{username}", response_model=UserOut, summary="Disable, move, rename or reset a user")
 async def update_user(username: str, body: UserUpdate, admin: AdminUser, session: SessionDep) -> User:
     user = await session.scalar(select(User).where(User.username == username))
@@ -94,6 +108,8 @@ async def update_user(username: str, body: UserUpdate, admin: AdminUser, session
         raise HTTPException(422, f"no department {department_id!r}")
     if user.id == admin.id and (changes.get("active") is False or role is not Role.ADMIN):
         raise HTTPException(409, "administrators cannot disable or demote themselves: ask another administrator")
+    if user.role == Role.ADMIN and user.active and (changes.get("active") is False or role is not Role.ADMIN):
+        await _keep_an_administrator(session, actor=admin)
     user.role, user.department_id = role.value, department_id
     if body.display_name is not None:
         user.display_name = body.display_name
