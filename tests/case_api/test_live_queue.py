@@ -294,12 +294,15 @@ def test_the_hub_opens_a_stream_where_it_can_tell_what_is_missing() -> None:
     assert hub.open(111) is None  # past what the hub has read
 
 
-async def test_a_live_queue_ends_when_its_user_is_disabled(
-    database_url: str, kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def rechecking(database_url: str, kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """case-api whose live queues re-read their user every 0.2 s instead of every 30 s."""
     monkeypatch.setattr(queue_router, "USER_RECHECK_S", 0.2)
-    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
-    async with serving(settings) as (client, admin):
+    return Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
+
+
+async def test_a_live_queue_ends_when_its_user_is_disabled(rechecking: Settings) -> None:
+    async with serving(rechecking) as (client, admin):
         body = {"username": "screen", "password": "correct-horse-9", "role": "operator"}
         assert (await client.post("/api/v1/users", json=body, headers=admin)).status_code == 201
         operator = {"Authorization": await bearer(client, "screen", "correct-horse-9")}
@@ -313,15 +316,11 @@ async def test_a_live_queue_ends_when_its_user_is_disabled(
         assert reconnect.status_code == 401
 
 
-async def test_a_live_queue_ends_when_its_token_expires(
-    database_url: str, kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(queue_router, "USER_RECHECK_S", 0.2)
-    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
-    async with serving(settings) as (client, admin):
+async def test_a_live_queue_ends_when_its_token_expires(rechecking: Settings) -> None:
+    async with serving(rechecking) as (client, admin):
         [me] = [u for u in (await client.get("/api/v1/users", headers=admin)).json() if u["username"] == "admin"]
         user = SimpleNamespace(id=me["id"], role="admin")
-        token = issue_token(user, secret=settings.secret_key, ttl=timedelta(seconds=2))  # type: ignore[arg-type]
+        token = issue_token(user, secret=rechecking.secret_key, ttl=timedelta(seconds=2))  # type: ignore[arg-type]
         async with client.stream("GET", "/api/v1/queue/events", headers={"Authorization": f"Bearer {token}"}) as live:
             assert live.status_code == 200
             await asyncio.wait_for(live.aread(), 15)  # closed by the server once the token is past its time
