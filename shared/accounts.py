@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from .contracts.v1 import Channel
 
@@ -19,6 +19,10 @@ _REQUIRED: dict[Channel, tuple[str, ...]] = {
     Channel.WEIBO: ("app_secret",),
     Channel.ALIPAY: ("app_id",),
 }
+
+# The field holding the id each platform names the receiving account by in every push (WeChat's ToUserName,
+# Weibo's receiver_id, Alipay's AppId): set, a push naming another account is refused.
+RECIPIENT_FIELDS: dict[Channel, str] = {Channel.WECHAT: "original_id", Channel.WEIBO: "uid", Channel.ALIPAY: "app_id"}
 
 
 class AccountsFileError(ValueError):
@@ -37,11 +41,33 @@ class Account(BaseModel):
     app_id: str | None = None
     app_secret: str | None = None
     encoding_aes_key: str | None = None
+    original_id: str | None = None  # 原始ID, gh_…
     # Weibo
     access_token: str | None = None
+    uid: str | None = None  # the account's own Weibo user id
     # Alipay
     app_private_key_file: Path | None = None
     alipay_public_key_file: Path | None = None
+
+    @field_validator("original_id", mode="before")
+    @classmethod
+    def _an_original_id(cls, value: object) -> object:
+        if value in (None, ""):  # unset, as an empty ${ENV_VAR} leaves it
+            return None
+        if not (isinstance(value, str) and value.startswith("gh_")):
+            raise ValueError(f"original_id {value!r} is not a WeChat original id (原始ID, gh_…; not the app_id)")
+        return value
+
+    @field_validator("uid", mode="before")
+    @classmethod
+    def _a_uid(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):  # written bare in YAML: kept as text, exactly
+            value = str(value)
+        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+            raise ValueError(f"uid {value!r} is not a Weibo user id (digits)")
+        return value
 
     @model_validator(mode="after")
     def _credentials_present(self) -> Account:

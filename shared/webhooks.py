@@ -12,9 +12,9 @@ import structlog
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .accounts import Account, AccountRegistry, load_accounts
+from .accounts import RECIPIENT_FIELDS, Account, AccountRegistry, load_accounts
 from .contracts.v1 import Channel
 from .health import Check, health_router
 from .ingest import InboundPublisher
@@ -52,7 +52,13 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
 
 
 class AccountRateLimit:
-    """Answers 429 with Retry-After once an account's pushes exceed its token bucket.
+    """Answers 429 with Retry-After once an account's token bucket is empty.
+
+    The bucket is only looked at on the way in, and charged when the answer starts unless it is a 4xx: a flood of
+    forged requests must not use it up and get the platform's genuine pushes refused. Every 4xx, not only 403:
+    413 and 400 (body too big or unreadable) come before the signature could be checked (WeChat and Weibo read
+    the body first; Alipay signs it). Genuine pushes refused after their check (400 malformed, 403 for another
+    account) go uncharged too, which is harmless; 2xx and 5xx are charged. A slow body holds no token.
 
     A plain ASGI middleware: Starlette's `@app.middleware("http")` (BaseHTTPMiddleware) costs an extra task and
     memory streams per request, which halved the throughput of the whole webhook (benchmarks/NOTES.md)."""
@@ -68,23 +74,30 @@ class AccountRateLimit:
         return accounts is not None and accounts.get(self.channel, account_id) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            parts = scope["path"].split("/")  # /webhooks/<channel>/<account>
-            if (
-                len(parts) == 4
-                and parts[1] == "webhooks"
-                and self._known(scope, parts[3])
-                and (wait := self.limiter.take(parts[3]))
-            ):
-                seconds = max(1, int(wait + 0.999))
-                response = JSONResponse(
-                    {"detail": f"too many requests for this account; retry in {seconds} s"},
-                    status_code=429,
-                    headers={"Retry-After": str(seconds)},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        parts = scope["path"].split("/")  # /webhooks/<channel>/<account>
+        if len(parts) != 4 or parts[1] != "webhooks" or not self._known(scope, parts[3]):
+            await self.app(scope, receive, send)
+            return
+        account_id, limiter = parts[3], self.limiter
+        if wait := limiter.peek(account_id):
+            seconds = max(1, int(wait + 0.999))
+            response = JSONResponse(
+                {"detail": f"too many requests for this account; retry in {seconds} s"},
+                status_code=429,
+                headers={"Retry-After": str(seconds)},
+            )
+            await response(scope, receive, send)
+            return
+
+        async def charging_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not 400 <= message["status"] < 500:
+                limiter.charge(account_id)
+            await send(message)
+
+        await self.app(scope, receive, charging_send)
 
 
 def query_parameters(*names: str) -> dict[str, Any]:
@@ -109,6 +122,17 @@ def refuse_placeholders(accounts: list[Account]) -> None:
     ]
     if bad:
         raise RuntimeError("refusing to start in production mode with example credentials: " + ", ".join(bad))
+
+
+def log_unchecked_recipients(accounts: list[Account]) -> None:
+    """One line naming the accounts that take correctly signed pushes meant for another account (the field that
+    would tie them is optional): enough to notice, once per start."""
+    if not accounts:
+        return
+    field = RECIPIENT_FIELDS[accounts[0].channel]
+    unchecked = [a.id for a in accounts if not getattr(a, field)]
+    if unchecked:
+        log.info("recipient_not_checked", accounts=unchecked, set_in_accounts_file=field)
 
 
 def create_ingest_app(
@@ -164,6 +188,7 @@ def create_ingest_app(
                     topic=ingest.kafka.topics.inbox_messages,
                     delivering=delivering,
                 )
+                log_unchecked_recipients(accounts.for_channel(channel))
                 yield
         finally:
             # After the delivery consumer stopped: it publishes receipts through this producer.

@@ -7,7 +7,6 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ingest_alipay.errors import BadSignature, MalformedNotify
@@ -82,27 +81,14 @@ def test_the_content_type_charset_applies_when_the_form_has_none() -> None:
 
 
 async def test_a_notify_signed_in_the_content_type_charset_is_accepted_and_stored(
-    kafka_settings: KafkaSettings, tmp_path: Path, alipay_key: RSAPrivateKey, app_key: RSAPrivateKey
+    kafka_settings: KafkaSettings, alipay_accounts_file: Path, alipay_key: RSAPrivateKey
 ) -> None:
-    (tmp_path / "app.pem").write_bytes(
-        app_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    (tmp_path / "alipay.pem").write_bytes(
-        alipay_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    accounts = tmp_path / "accounts.yaml"
-    accounts.write_text(
-        "accounts:\n  - {id: city, channel: alipay, name: a, app_id: '2016010601068750',"
-        f" app_private_key_file: {tmp_path / 'app.pem'}, alipay_public_key_file: {tmp_path / 'alipay.pem'}}}\n"
-    )
     # Signed and encoded in GBK, but the charset only in the header: no `charset` field in the form.
     params = {"service": SERVICE_MESSAGE, "sign_type": "RSA2", "biz_content": TEXT_MESSAGE}
     params["sign"] = sign(signing_content(params, exclude_sign_type=False), alipay_key, charset="GBK")
-    settings = Settings(accounts_file=accounts, kafka=kafka_settings, outbound=OutboundSettings(enabled=False))
+    settings = Settings(
+        accounts_file=alipay_accounts_file, kafka=kafka_settings, outbound=OutboundSettings(enabled=False)
+    )
     async with serving(create_app(settings)) as client:
         response = await client.post(
             "/webhooks/alipay/city",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from inbox_dev.simulate import send_samples
@@ -20,27 +19,13 @@ from tests.kafka_helpers import read_topic
 
 
 async def test_every_sample_is_answered_as_the_platform_expects(
-    kafka_settings: KafkaSettings, tmp_path: Path, alipay_key: RSAPrivateKey, app_key: RSAPrivateKey
+    kafka_settings: KafkaSettings, alipay_accounts_file: Path, alipay_key: RSAPrivateKey
 ) -> None:
-    (tmp_path / "app.pem").write_bytes(
-        app_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    (tmp_path / "alipay.pem").write_bytes(
-        alipay_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    accounts_file = tmp_path / "accounts.yaml"
-    accounts_file.write_text(
-        "accounts:\n  - {id: city-alipay, channel: alipay, name: 生活号, app_id: '2021000000000001',"
-        f" app_private_key_file: {tmp_path / 'app.pem'}, alipay_public_key_file: {tmp_path / 'alipay.pem'}}}\n",
-        encoding="utf-8",
-    )
-    [account] = load_accounts(accounts_file).for_channel(Channel.ALIPAY)
+    [account] = load_accounts(alipay_accounts_file).for_channel(Channel.ALIPAY)
     samples = alipay_samples(account, platform_key=alipay_key)
-    settings = Settings(accounts_file=accounts_file, kafka=kafka_settings, outbound=OutboundSettings(enabled=False))
+    settings = Settings(
+        accounts_file=alipay_accounts_file, kafka=kafka_settings, outbound=OutboundSettings(enabled=False)
+    )
     async with serving(create_app(settings)) as client:
         results = await send_samples(samples, {"alipay": client})
 

@@ -20,7 +20,8 @@ async def test_every_sample_is_answered_as_the_platform_expects(kafka_settings: 
     accounts_file = tmp_path / "accounts.yaml"
     accounts_file.write_text(
         "accounts:\n  - {id: city-wechat, channel: wechat, name: 城市服务, token: demo-wechat-token,"
-        " app_id: wxdemo0000000000001, encoding_aes_key: abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG}\n",
+        " app_id: wxdemo0000000000001, encoding_aes_key: abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG,"
+        " original_id: gh_47bd9550a0a1}\n",
         encoding="utf-8",
     )
     [account] = load_accounts(accounts_file).for_channel(Channel.WECHAT)
@@ -30,6 +31,7 @@ async def test_every_sample_is_answered_as_the_platform_expects(kafka_settings: 
         results = await send_samples(samples, {"wechat": client})
 
     assert [(r.sample.label, r.status) for r in results if not r.as_expected] == []
+    assert "for another official account" in {s.label for s in samples}  # refused, as the forgery is
     stored = [s for s in samples if s.method == "POST" and s.expect_status == 200 and "retried" not in s.label]
     raw = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=len(stored) + 1, timeout=3)
     messages = [InboundMessageRecord.from_bytes(r.value).data for r in raw]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from inbox_dev.simulator.wechat import WeChatAccount, message_xml, push, signed_query, text_xml
 from ingest_wechat.main import create_app
 from ingest_wechat.settings import Settings
+from shared.accounts import AccountsFileError, load_accounts
 from shared.contracts.v1 import InboundMessageRecord, MessageKind
 from shared.settings import KafkaSettings, OutboundSettings
 from tests.asgi import serving
@@ -19,6 +21,8 @@ from tests.kafka_helpers import read_topic
 ACCOUNT = WeChatAccount(
     token="tok-123", app_id="wx1234567890abcd", encoding_aes_key="kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 )
+# The same credentials, pushing for another official account (as a centre that gives several the same token sees).
+ELSEWHERE = replace(ACCOUNT, original_id="gh_0a1b2c3d4e5f")
 URL = "/webhooks/wechat/city"
 
 
@@ -28,7 +32,7 @@ def accounts_file(tmp_path: Path) -> Path:
     path.write_text(
         "accounts:\n"
         f"  - {{id: city, channel: wechat, name: 城市服务, token: {ACCOUNT.token}, app_id: {ACCOUNT.app_id},"
-        f" encoding_aes_key: {ACCOUNT.encoding_aes_key}}}\n"
+        f" encoding_aes_key: {ACCOUNT.encoding_aes_key}, original_id: {ACCOUNT.original_id}}}\n"
         "  - {id: plain, channel: wechat, name: 无加密, token: tok-plain, app_id: wxplain}\n",
         encoding="utf-8",
     )
@@ -115,6 +119,52 @@ async def test_safe_mode_with_a_forged_msg_signature_is_403(
     query["msg_signature"] = "0" * 40
     assert (await client.post(URL, params=query, content=body)).status_code == 403
     assert await records(kafka_settings, 1, timeout=1.0) == []
+
+
+@pytest.mark.parametrize(
+    ("outer", "inner", "mode"),
+    [
+        (ELSEWHERE, ELSEWHERE, "plaintext"),
+        (ELSEWHERE, ELSEWHERE, "compatible"),
+        (ELSEWHERE, ELSEWHERE, "safe"),
+        (ACCOUNT, ELSEWHERE, "safe"),  # only the encrypted message, the signed one, names the other account
+    ],
+    ids=["plaintext", "compatible", "safe", "safe-inner-only"],
+)
+async def test_a_push_for_another_official_account_is_403_and_produces_nothing(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings, outer: WeChatAccount, inner: WeChatAccount, mode: str
+) -> None:
+    query, body = push(outer, text_xml(inner, sender="oCitizen7", text="发错了账号", msg_id=7007), mode=mode)
+    response = await client.post(URL, params=query, content=body)
+    assert response.status_code == 403
+    assert response.json()["detail"] == "this push is for official account gh_0a1b2c3d4e5f, not this account's"
+    assert await records(kafka_settings, 1, timeout=1.0) == []
+
+
+async def test_a_push_for_the_accounts_own_original_id_is_produced(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    query, body = push(ACCOUNT, text_xml(ACCOUNT, sender="oCitizen8", text="井盖丢了", msg_id=8008), mode="safe")
+    assert (await client.post(URL, params=query, content=body)).text == "success"
+    [record] = await records(kafka_settings, 1)
+    assert (record.data.account_id, record.data.recipient_id) == ("city", ACCOUNT.original_id)
+
+
+async def test_without_an_original_id_configured_any_recipient_is_accepted(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    plain = replace(ELSEWHERE, token="tok-plain", app_id="wxplain")
+    query, body = push(plain, text_xml(plain, sender="oCitizen9", text="噪音扰民", msg_id=9009))
+    assert (await client.post("/webhooks/wechat/plain", params=query, content=body)).text == "success"
+    [record] = await records(kafka_settings, 1)
+    assert (record.data.account_id, record.data.recipient_id) == ("plain", "gh_0a1b2c3d4e5f")
+
+
+def test_an_original_id_that_is_not_one_is_refused_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.yaml"
+    path.write_text("accounts:\n  - {id: a, channel: wechat, name: A, token: t, app_id: wx1, original_id: wx1}\n")
+    with pytest.raises(AccountsFileError, match="original_id 'wx1' is not a WeChat original id"):
+        load_accounts(path)
 
 
 @pytest.mark.parametrize(

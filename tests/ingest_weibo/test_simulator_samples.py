@@ -18,7 +18,8 @@ from tests.kafka_helpers import read_topic
 async def test_every_sample_is_answered_as_the_platform_expects(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
     accounts_file = tmp_path / "accounts.yaml"
     accounts_file.write_text(
-        "accounts:\n  - {id: city-weibo, channel: weibo, name: 官方微博, app_secret: demo-weibo-app-secret}\n",
+        "accounts:\n  - {id: city-weibo, channel: weibo, name: 官方微博, app_secret: demo-weibo-app-secret,"
+        " uid: 1902538057}\n",
         encoding="utf-8",
     )
     [account] = load_accounts(accounts_file).for_channel(Channel.WEIBO)
@@ -28,6 +29,7 @@ async def test_every_sample_is_answered_as_the_platform_expects(kafka_settings: 
         results = await send_samples(samples, {"weibo": client})
 
     assert [(r.sample.label, r.status) for r in results if not r.as_expected] == []
+    assert "for another account" in {s.label for s in samples}  # refused, as the forgery is
     stored = [s for s in samples if s.method == "POST" and s.expect_status == 200 and "retried" not in s.label]
     raw = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=len(stored) + 1, timeout=3)
     messages = [InboundMessageRecord.from_bytes(r.value).data for r in raw]

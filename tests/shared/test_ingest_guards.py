@@ -12,7 +12,7 @@ from pydantic_core import PydanticSerializationError
 from inbox_dev.simulator.wechat import WeChatAccount, push, text_xml
 from ingest_wechat.main import create_app
 from ingest_wechat.settings import Settings
-from shared.contracts.v1 import Channel, InboundMessage, MessageKind
+from shared.contracts.v1 import Channel, InboundMessage, InboundMessageRecord, MessageKind
 from shared.ingest import InboundPublisher
 from shared.kafka import make_producer, stop_quietly
 from shared.ratelimit import RateLimiter
@@ -26,6 +26,15 @@ def test_the_bucket_allows_a_burst_then_the_steady_rate() -> None:
     assert [limiter.take("a") for _ in range(3)] == [0, 0, 0]
     assert 0 < limiter.take("a") <= 0.1
     assert limiter.take("b") == 0  # accounts do not share a bucket
+
+
+def test_a_look_at_the_bucket_uses_nothing_and_a_charge_is_paid_even_when_it_overdraws() -> None:
+    limiter = RateLimiter(rate=0.01, burst=2)
+    assert [limiter.peek("a") for _ in range(5)] == [0] * 5
+    assert len(limiter) == 0  # nothing charged, no bucket made
+    for _ in range(3):  # three let in together while the bucket held two: all three are paid for
+        limiter.charge("a")
+    assert limiter.peek("a") > 100  # a token in debt: two tokens to wait for at 0.01/s
 
 
 async def test_production_refuses_the_example_credentials(kafka_settings: KafkaSettings) -> None:
@@ -65,6 +74,35 @@ async def test_a_flood_on_one_account_gets_429_with_retry_after(kafka_settings: 
             query, body = push(account, text_xml(account, sender="o1", text="x", msg_id=200 + i))
             assert (await client.post(f"/webhooks/wechat/nobody-{i}", params=query, content=body)).status_code == 404
         assert len(app.state.limiter) == 1
+
+
+async def test_forged_pushes_do_not_use_up_the_accounts_bucket(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text("accounts:\n  - {id: city, channel: wechat, name: c, token: tok, app_id: wx1}\n")
+    settings = Settings(
+        accounts_file=accounts,
+        kafka=kafka_settings,
+        outbound=OutboundSettings(enabled=False),
+        max_body_bytes=1024,
+        webhook_rate_per_account=0.01,  # nothing refills during the test
+        webhook_burst_per_account=2,
+    )
+    account = WeChatAccount(token="tok", app_id="wx1")
+    forger = WeChatAccount(token="guessed", app_id="wx1")
+    async with serving(create_app(settings)) as client:
+
+        async def forged(text: str) -> int:
+            query, body = push(forger, text_xml(forger, sender="oForger", text=text))
+            return (await client.post("/webhooks/wechat/city", params=query, content=body)).status_code
+
+        assert [await forged("伪造") for _ in range(10)] == [403] * 10  # five times the burst
+        # Too big to be read, so refused before the signature could be checked: no more proof of origin.
+        assert [await forged("长" * 1000) for _ in range(10)] == [413] * 10
+        query, body = push(account, text_xml(account, sender="o1", text="路灯不亮", msg_id=500))
+        genuine = await client.post("/webhooks/wechat/city", params=query, content=body)
+        assert (genuine.status_code, genuine.text) == (200, "success")
+    [record] = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=1)
+    assert InboundMessageRecord.from_bytes(record.value).data.text == "路灯不亮"
 
 
 async def test_a_record_that_cannot_be_serialised_is_not_reported_as_a_broker_outage(

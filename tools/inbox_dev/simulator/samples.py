@@ -36,13 +36,14 @@ def _msg_id() -> str:
     return str(random.randint(10**18, 9 * 10**18))
 
 
-def wechat_samples(account: Account, *, original_id: str = "gh_47bd9550a0a1") -> list[Sample]:
-    """Every message and event type in plaintext; text and an event in compatible and safe mode too."""
+def wechat_samples(account: Account, *, original_id: str | None = None) -> list[Sample]:
+    """Every message and event type in plaintext; text and an event in compatible and safe mode too; pushes to the
+    account's original id (the accounts file's, else the wechat.md sample's)."""
     sim = WeChatAccount(
         token=account.token or "",
         app_id=account.app_id or "",
         encoding_aes_key=account.encoding_aes_key,
-        original_id=original_id,
+        original_id=original_id or account.original_id or "gh_47bd9550a0a1",
     )
     path = f"/webhooks/wechat/{account.id}"
     citizen = f"oSim{random.randint(10**6, 10**7)}Citizen"
@@ -134,10 +135,16 @@ def wechat_samples(account: Account, *, original_id: str = "gh_47bd9550a0a1") ->
             expect_status=403,
         )
     )
+    if account.original_id:
+        elsewhere = replace(sim, original_id="gh_000000000000")
+        query, body = push(elsewhere, text_xml(elsewhere, sender=citizen, text="发给另一个公众号的消息"))
+        samples.append(Sample("wechat", "for another official account", "POST", path, query, body, expect_status=403))
     return samples
 
 
-def weibo_samples(account: Account, *, receiver_id: int = 1902538057) -> list[Sample]:
+def weibo_samples(account: Account, *, receiver_id: int | None = None) -> list[Sample]:
+    """Pushes to the account's uid (the accounts file's, else the weibo.md sample's)."""
+    receiver_id = receiver_id or int(account.uid or 1902538057)
     secret = account.app_secret or ""
     path = f"/webhooks/weibo/{account.id}"
     citizen = random.randint(10**9, 9 * 10**9)
@@ -192,6 +199,12 @@ def weibo_samples(account: Account, *, receiver_id: int = 1902538057) -> list[Sa
     ]
     forged = weibo.signed_query(secret) | {"signature": "0" * 40}
     samples.append(Sample("weibo", "forged signature", "POST", path, forged, text.body, expect_status=403))
+    if account.uid:
+        body = weibo.push_body(
+            msg_type="text", sender_id=citizen, receiver_id=int(account.uid) + 1, text="发给另一个账号的消息"
+        )
+        query = weibo.signed_query(secret)
+        samples.append(Sample("weibo", "for another account", "POST", path, query, body, expect_status=403))
     return samples
 
 

@@ -37,6 +37,14 @@ def check_signature(account: Account, sig: str | None, timestamp: str | None, no
         raise HTTPException(403, "signature does not match this account's token")
 
 
+def check_recipient(account: Account, fields: dict[str, str]) -> None:
+    to_user = fields.get("ToUserName")
+    if to_user and account.original_id and to_user != account.original_id:
+        # Correctly signed, but for another official account (a centre may give several the same token): taking it
+        # here would file it under the wrong account and answer the citizen from it.
+        raise HTTPException(403, f"this push is for official account {to_user}, not this account's")
+
+
 @router.get("/{account_id}", response_class=PlainTextResponse, summary="URL verification handshake")
 async def handshake(
     account: AccountDep,
@@ -67,6 +75,7 @@ async def push(request: Request, account_id: str) -> Response:
     check_signature(account, signature_, timestamp, nonce)
     try:
         fields = parse_xml(body)
+        check_recipient(account, fields)  # the outer XML's; in safe mode only the encrypted one is signed
         if encrypt_type and encrypt_type.lower() == "aes":
             if not account.encoding_aes_key:
                 raise HTTPException(400, "encrypted push, but this account has no encoding_aes_key configured")
@@ -84,6 +93,7 @@ async def push(request: Request, account_id: str) -> Response:
                 encrypted=fields["Encrypt"],
             )
             fields = parse_xml(raw)
+            check_recipient(account, fields)
         else:
             raw = body.decode("utf-8")
         message = to_inbound(fields, account_id=account.id, raw=raw, received_at=received_at)

@@ -67,6 +67,10 @@ async def push(request: Request, account_id: str) -> Response:
         message = parse_push(body, account_id=account.id, received_at=received_at)
     except MalformedPush as exc:
         raise HTTPException(400, f"malformed Weibo push: {exc}") from exc
+    if account.uid and message.recipient_id != account.uid:
+        # Correctly signed, but for another Weibo account (one app secret can serve several): taking it here would
+        # file it under the wrong account and answer the citizen from it.
+        raise HTTPException(403, f"this push is for uid {message.recipient_id}, not this account's")
     publisher: InboundPublisher = request.app.state.publisher
     try:
         await publisher.publish(message, trace=request.headers.get("traceparent"))
