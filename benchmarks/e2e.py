@@ -111,7 +111,7 @@ class Outcome:
     due: dict[int, float] = field(default_factory=dict)
     sent: dict[int, float] = field(default_factory=dict)  # when the request actually left (a busy client is late)
     seen: dict[int, float] = field(default_factory=dict)
-    created: dict[int, float] = field(default_factory=dict)  # the "created" event's occurred_at: intake's batch
+    created: dict[int, float] = field(default_factory=dict)  # the "created" event's time: intake's batch
     errors: int = 0
     listeners_cpu: float = 0.0  # CPU seconds the other live queues' reader process used
 
@@ -202,7 +202,7 @@ async def drive(
                     if marker.startswith(f"{tag}-"):
                         i = int(marker.split("-", 1)[1])
                         out.seen.setdefault(i, time.time())
-                        out.created[i] = datetime.fromisoformat(event["occurred_at"]).timestamp()
+                        out.created[i] = datetime.fromisoformat(event["time"]).timestamp()
                         if len(out.seen) == len(requests):
                             return
 
