@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -49,6 +50,21 @@ class DatabaseSettings(BaseSettings):
     database_echo: bool = Field(default=False, alias="DATABASE_ECHO")
 
 
+class ReplySettings(BaseSettings):
+    """How long a reply may wait to reach the citizen. case-api and every channel service read the same variable
+    (INBOX_REPLY_TTL_S), so both sides agree: a channel service does not send a command older than this (it
+    reports it failed, code `expired`), and case-api reports a reply still queued after it, plus a margin for a
+    send in progress, as failed. An answer arriving hours late is worse than none: the operator may have phoned."""
+
+    model_config = SettingsConfigDict(env_prefix="INBOX_REPLY_", extra="ignore")
+
+    ttl_s: float = Field(default=15 * 60.0, gt=0)
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(seconds=self.ttl_s)
+
+
 class OutboundSettings(BaseSettings):
     """Delivering replies to the platforms: every ingest service consumes outbound.replies.v1 for its channel."""
 
@@ -72,6 +88,7 @@ class OutboundSettings(BaseSettings):
     http_connect_timeout_s: float = 3.0
     # On shutdown a platform call already under way may finish for this long, so its outcome is recorded.
     shutdown_grace_s: float = 5.0
+    reply: ReplySettings = Field(default_factory=ReplySettings)  # a command older than reply.ttl is not sent
 
     def ledger_file(self, service: str) -> Path:
         return Path(self.ledger_path.format(service=service))

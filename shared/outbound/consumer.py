@@ -97,7 +97,10 @@ class ReplyBatchHandler:
         async def deliver_in_order(items: list[Parsed[ReplyCommandRecord]]) -> None:
             async with slots:
                 for item in items:
-                    await self._deliverer.deliver(item.value.data, trace=item.value.trace, deadline=deadline)
+                    record = item.value
+                    await self._deliverer.deliver(
+                        record.data, trace=record.trace, deadline=deadline, queued_at=record.occurred_at
+                    )
 
         # A TaskGroup: when one fails (ledger, broker), the others stop too and the batch is retried whole.
         async with asyncio.TaskGroup() as group:
@@ -148,6 +151,7 @@ async def running_delivery(
             policy=policy,
             shutdown_grace_s=settings.shutdown_grace_s,
             publish_timeout_s=kafka.request_timeout_ms / 1000,
+            ttl=settings.reply.ttl,
         )
         handler = ReplyBatchHandler(
             deliverer,

@@ -1,6 +1,11 @@
 """One reply from command to receipt: consult the ledger, send with retries, record each step, publish the receipt.
 
 See ledger.py for why the ledger makes delivery at most once per reply id, and what it cannot cover.
+
+A reply has a time to live (INBOX_REPLY_TTL_S) from the moment case-api queued it: no platform call starts after
+it ends. A command that arrives too late (delivery was stopped or far behind), or whose retries would run past it,
+is reported failed with code `expired` instead: an answer arriving hours late is worse than none, the operator
+may have phoned the citizen meanwhile. case-api marks replies it heard nothing about the same way (replies/expiry.py).
 """
 
 from __future__ import annotations
@@ -8,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -16,12 +21,14 @@ from prometheus_client import Counter
 
 from ..accounts import Account, AccountRegistry
 from ..contracts.v1 import (
+    REPLY_EXPIRED,
     Channel,
     DeliveryReceipt,
     DeliveryReceiptRecord,
     DeliveryStatus,
     ReplyCommand,
     ReplyKind,
+    expired_reason,
     utcnow,
 )
 from .ledger import Delivery, DeliveryLedger, LedgerStatus
@@ -54,6 +61,7 @@ class ReplyDeliverer:
         policy: RetryPolicy,
         shutdown_grace_s: float = 5.0,
         publish_timeout_s: float = 10.0,
+        ttl: timedelta | None = None,
         now: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -67,13 +75,17 @@ class ReplyDeliverer:
         self._policy = policy
         self._grace_s = shutdown_grace_s
         self._publish_timeout_s = publish_timeout_s
+        self._ttl = ttl  # None: no time limit
         self._now = now
         self._sleep = sleep
 
-    async def deliver(self, command: ReplyCommand, *, trace: str | None = None, deadline: float) -> Delivery:
+    async def deliver(
+        self, command: ReplyCommand, *, trace: str | None = None, deadline: float, queued_at: datetime | None = None
+    ) -> Delivery:
         """Deliver (or fail) `command` once and publish its receipt; a reply id seen before is not sent again.
 
         `deadline` (time.monotonic) bounds the retries, so the batch this reply belongs to finishes in time.
+        `queued_at` (the command envelope's `occurred_at`) starts the reply's time to live; None: no limit.
         Raises only for our own infrastructure (ledger, broker): the batch is then retried, and the ledger makes
         the retry safe.
         """
@@ -92,16 +104,21 @@ class ReplyDeliverer:
             log_.info("reply_already_handled", status=row.status.value)
             return row
         if not row.finished:
-            row = await self._attempt(command, row, deadline, log_)
-            REPLIES.labels(self.channel.value, row.status.value).inc()
-            log_.info(
-                "reply_" + row.status.value, attempts=row.attempts, platform_code=row.platform_code, reason=row.reason
-            )
+            expires_at = queued_at + self._ttl if queued_at is not None and self._ttl is not None else None
+            row = await self._attempt(command, row, deadline, expires_at, log_)
+            outcome = REPLY_EXPIRED if row.platform_code == REPLY_EXPIRED else row.status.value
+            REPLIES.labels(self.channel.value, outcome).inc()
+            log_.info("reply_" + outcome, attempts=row.attempts, platform_code=row.platform_code, reason=row.reason)
         await self._publish_receipt(command, row, trace)
         return await self._ledger.save(row.published(self._now()))
 
     async def _attempt(
-        self, command: ReplyCommand, row: Delivery, deadline: float, log_: structlog.typing.FilteringBoundLogger
+        self,
+        command: ReplyCommand,
+        row: Delivery,
+        deadline: float,
+        expires_at: datetime | None,
+        log_: structlog.typing.FilteringBoundLogger,
     ) -> Delivery:
         account = self._accounts.get(self.channel, command.account_id)
         if account is None:
@@ -110,6 +127,8 @@ class ReplyDeliverer:
         if (invalid := _invalid(command)) is not None:
             return await self._fail(row, invalid)
         while True:
+            if expires_at is not None and self._now() >= expires_at:
+                return await self._fail(row, self._expired(row, expires_at=expires_at, last=row.reason))
             # Written (durably) before the call: if we die during it, the restart knows not to send again.
             row = await self._ledger.save(row.sending(self._now()))
             failure = await self._call(account, command, row)
@@ -123,9 +142,25 @@ class ReplyDeliverer:
             if not self._policy.may_retry(row.attempts, delay=delay, remaining_s=self._remaining_s(row, deadline)):
                 reason = f"gave up after {row.attempts} attempt{'s' if row.attempts > 1 else ''}: {failure.reason}"
                 return await self._fail(row, SendFailed(failure.code, reason, transient=True))
+            if expires_at is not None and self._now() + timedelta(seconds=delay) >= expires_at:
+                # No point waiting for a retry the time to live forbids.
+                return await self._fail(row, self._expired(row, expires_at=expires_at, last=failure.reason))
             log_.info("reply_retry_scheduled", attempts=row.attempts, code=failure.code, delay_s=round(delay, 2))
             row = await self._ledger.save(row.waiting(failure.code, failure.reason, self._now()))
             await self._sleep(delay)
+
+    def _expired(self, row: Delivery, *, expires_at: datetime, last: str | None) -> SendFailed:
+        assert self._ttl is not None
+        if row.attempts:
+            tries = f"{row.attempts} attempt{'s' if row.attempts > 1 else ''}"
+            detail = f"not tried again after {tries}, the last one: {last}"
+        else:
+            late = max(0, round((self._now() - (expires_at - self._ttl)).total_seconds() / 60))
+            detail = (
+                f"it reached the {self.channel.value} service {late} min after it was queued (delivery was stopped "
+                "or behind), so it was not sent"
+            )
+        return SendFailed(REPLY_EXPIRED, expired_reason(self._ttl, detail), transient=False)
 
     async def _fail(self, row: Delivery, failure: SendFailed) -> Delivery:
         return await self._ledger.save(row.finish(LedgerStatus.FAILED, failure.code, failure.reason, self._now()))

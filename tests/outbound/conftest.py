@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,10 +180,12 @@ class Outbound:
         )
         return serving(app)
 
-    async def produce(self, *commands: ReplyCommand) -> None:
-        await self.produce_raw(
-            *((c.contact_key.encode(), ReplyCommandRecord.wrap(c, source="case-api").to_bytes()) for c in commands)
-        )
+    async def produce(self, *commands: ReplyCommand, queued_at: datetime | None = None) -> None:
+        """As case-api's outbox publishes them; `queued_at` backdates the envelope (when case-api queued them)."""
+        records = [ReplyCommandRecord.wrap(c, source="case-api") for c in commands]
+        if queued_at is not None:
+            records = [r.model_copy(update={"occurred_at": queued_at}) for r in records]
+        await self.produce_raw(*((r.data.contact_key.encode(), r.to_bytes()) for r in records))
 
     async def produce_raw(self, *records: tuple[bytes | None, bytes]) -> None:
         producer = make_producer(self.kafka, client_id="test-case-api")

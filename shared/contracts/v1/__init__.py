@@ -12,17 +12,20 @@ from .inbound import (
     PlatformEvent,
 )
 from .outbound import (
+    REPLY_EXPIRED,
     DeliveryReceipt,
     DeliveryReceiptRecord,
     DeliveryStatus,
     ReplyCommand,
     ReplyCommandRecord,
     ReplyKind,
+    expired_reason,
 )
 from .routed import Candidate, DecidedBy, RoutedMessage, RoutedMessageRecord, RoutingDecision
 
 __all__ = [
     "CASE_EVENT_PREFIX",
+    "REPLY_EXPIRED",
     "SCHEMA_VERSION",
     "Attachment",
     "Candidate",
@@ -48,5 +51,6 @@ __all__ = [
     "RoutedMessageRecord",
     "RoutingDecision",
     "UtcDatetime",
+    "expired_reason",
     "utcnow",
 ]

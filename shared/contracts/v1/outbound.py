@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
@@ -13,6 +14,27 @@ from .inbound import Channel
 class ReplyKind(StrEnum):
     TEXT = "text"
     IMAGE = "image"
+
+
+# The code of a reply that did not reach the citizen within its time to live (INBOX_REPLY_TTL_S, counted from the
+# command's envelope `occurred_at`, the moment case-api queued it): refused unsent by the channel service, or
+# reported by case-api when no receipt came in time. Both sides word it with `expired_reason`.
+REPLY_EXPIRED = "expired"
+
+
+def expired_reason(ttl: timedelta, detail: str) -> str:
+    """What the operator reads, e.g. "expired: not delivered within 15 minutes; <detail>"."""
+    return f"expired: not delivered within {_span(ttl)}; {detail}"
+
+
+def _span(duration: timedelta) -> str:
+    """A duration in the largest whole unit that states it: "2 hours", "15 minutes", "90 s"."""
+    seconds = round(duration.total_seconds())
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} s"
 
 
 class ReplyCommand(Contract):

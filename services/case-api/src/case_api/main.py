@@ -206,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     interval_s=settings.sla_sweep_interval_s,
                     auto_escalate=settings.sla_auto_escalate,
                     on_commit=publisher.wakeup.set,
+                    reply_ttl=settings.reply.ttl,
                 ).run(),
                 name="sla-sweeper",
             ),

@@ -6,7 +6,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from case_api.sla import SlaSettings
-from shared.settings import CommonSettings, DatabaseSettings, KafkaSettings, Mode
+from shared.settings import CommonSettings, DatabaseSettings, KafkaSettings, Mode, ReplySettings
 
 PLACEHOLDER_SECRET = "local-development-secret-change-me"
 PLACEHOLDER_PASSWORD = "admin"
@@ -44,6 +44,9 @@ class Settings(CommonSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
+    # INBOX_REPLY_TTL_S: a reply still queued this long (plus a margin) is reported failed; the channel services
+    # read the same variable and send nothing older.
+    reply: ReplySettings = Field(default_factory=ReplySettings)
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from case_api.db import Base, UtcDateTime
@@ -20,7 +20,17 @@ class Reply(Base):
     """An answer to the citizen, sent through their own channel; its status follows the delivery receipts."""
 
     __tablename__ = "replies"
-    __table_args__ = (Index("ix_replies_case", "case_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_replies_case", "case_id", "created_at"),
+        # The few replies still waiting for a receipt, oldest first: the expiry (replies/expiry.py) reads this every
+        # sweep instead of scanning every reply ever sent.
+        Index(
+            "ix_replies_queued",
+            "created_at",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from case_api.cases.access import co_handlers
-from case_api.cases.lifecycle import snapshot
-from case_api.cases.models import Case
 from case_api.outbox import service as outbox
-from shared.contracts.v1 import CaseChange, DeliveryReceiptRecord, DeliveryStatus
+from shared.contracts.v1 import DeliveryReceipt, DeliveryReceiptRecord, DeliveryStatus
 from shared.kafka import parse_or_dead_letter
 
 from .models import Reply, ReplyStatus
+from .status import may_become, status_events
 
 log = structlog.get_logger(__name__)
+
+
+def _latest(receipts: list[DeliveryReceipt]) -> dict[UUID, DeliveryReceipt]:
+    """One receipt per reply: the last word, except that a failure never hides a delivery (status.may_become)."""
+    chosen: dict[UUID, DeliveryReceipt] = {}
+    for receipt in receipts:
+        earlier = chosen.get(receipt.reply_id)
+        if earlier is None or earlier.status is not DeliveryStatus.DELIVERED:
+            chosen[receipt.reply_id] = receipt
+    return chosen
 
 
 class ReceiptHandler:
@@ -40,51 +49,28 @@ class ReceiptHandler:
         parsed = await parse_or_dead_letter(
             records, DeliveryReceiptRecord, producer=self._producer, service=self._source
         )
-        receipts = {p.value.data.reply_id: p.value.data for p in parsed}  # the last word per reply wins
+        receipts = _latest([p.value.data for p in parsed])
         if not receipts:
             return
         async with self._sessions() as session, session.begin():
             replies = (await session.scalars(select(Reply).where(Reply.id.in_(list(receipts))))).all()
-            cases = {
-                c.id: c
-                for c in (await session.scalars(select(Case).where(Case.id.in_({r.case_id for r in replies})))).all()
-            }
-            helpers = await co_handlers(session, list(cases))
-            events = []
+            changed = []
             for reply in replies:
                 receipt = receipts[reply.id]
                 status = ReplyStatus.DELIVERED if receipt.status is DeliveryStatus.DELIVERED else ReplyStatus.FAILED
                 if reply.status == status.value and reply.attempts == receipt.attempts:
                     continue  # a redelivered receipt: already applied
+                if not may_become(reply.status, status):
+                    log.info("late_failure_ignored", reply_id=str(reply.id), platform_code=receipt.platform_code)
+                    continue
                 reply.status, reply.attempts = status.value, receipt.attempts
                 reply.platform_code, reply.reason, reply.finished_at = (
                     receipt.platform_code,
                     receipt.reason,
                     receipt.finished_at,
                 )
-                case = cases[reply.case_id]
-                change = CaseChange(
-                    action=f"reply-{status.value}",
-                    from_status=case.status,
-                    to_status=case.status,
-                    actor=f"system:{receipt.channel}",
-                    reason=receipt.reason,
-                    details={
-                        "reply_id": str(reply.id),
-                        "platform_code": receipt.platform_code,
-                        "attempts": receipt.attempts,
-                    },
-                )
-                events.append(
-                    outbox.case_event_row(
-                        case.id,
-                        change,
-                        snapshot(case),
-                        department_id=case.department_id,
-                        co_handlers=helpers.get(case.id, ()),
-                    )
-                )
-            await outbox.add(session, events)
+                changed.append((reply, f"system:{receipt.channel}"))
+            await outbox.add(session, await status_events(session, changed))
         unknown = len(receipts) - len(replies)
         if unknown:
             log.warning("receipts_for_unknown_replies", count=unknown)

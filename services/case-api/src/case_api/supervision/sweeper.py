@@ -1,14 +1,15 @@
 """The SLA sweeper: finds cases about to breach and breached, flags them and announces each step once.
 
 `sweep_once(now=…)` takes the clock as an argument so tests (and a replay) control time; `run()` calls it on
-an interval under the deployment-wide leadership lock, so several replicas never double-announce.
+an interval under the deployment-wide leadership lock, so several replicas never double-announce. The same tick
+also reports replies that waited too long for delivery as failed (replies/expiry.py), once, for the same reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from case_api.cases.access import co_handlers
 from case_api.cases.lifecycle import OPEN, Action, record, transition
 from case_api.cases.models import Case
 from case_api.leader import SLA_SWEEPER, run_as_leader
+from case_api.replies import expiry
 from shared.contracts.v1 import utcnow
 
 log = structlog.get_logger(__name__)
@@ -112,12 +114,14 @@ class Sweeper:
         interval_s: float,
         auto_escalate: bool,
         on_commit: object = None,
+        reply_ttl: timedelta | None = None,
     ) -> None:
         self._engine = engine
         self._sessions = sessions
         self._interval_s = interval_s
         self._auto_escalate = auto_escalate
         self._on_commit = on_commit
+        self._reply_ttl = reply_ttl  # None: replies are not expired
 
     async def run(self) -> None:
         await run_as_leader(self._engine, SLA_SWEEPER, self._sweep_forever, name="sla-sweeper")
@@ -134,4 +138,20 @@ class Sweeper:
                 raise
             except Exception as exc:
                 log.warning("sla_sweep_failed", error=repr(exc))
+            if self._reply_ttl is not None:
+                await self._expire_replies(self._reply_ttl)
             await asyncio.sleep(self._interval_s)
+
+    async def _expire_replies(self, ttl: timedelta) -> None:
+        """Separately from the SLA sweep, so that one failing never stops the other."""
+        try:
+            expired = await expiry.expire_once(self._sessions, now=utcnow(), ttl=ttl)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("reply_expiry_failed", error=repr(exc))
+            return
+        if expired:
+            log.info("replies_expired", count=expired, ttl_s=ttl.total_seconds())
+            if callable(self._on_commit):
+                self._on_commit()

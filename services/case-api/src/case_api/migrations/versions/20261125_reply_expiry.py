@@ -1,0 +1,36 @@
+"""Replies still queued, oldest first: what the reply expiry reads on every sweep.
+
+Revision ID: 20261125_0009
+Revises: 20261124_0008
+Create Date: 2026-11-25 09:00:00.000000
+
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "20261125_0009"
+down_revision: str | Sequence[str] | None = "20261124_0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    with op.batch_alter_table("replies", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_replies_queued",
+            ["created_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        )
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    with op.batch_alter_table("replies", schema=None) as batch_op:
+        batch_op.drop_index("ix_replies_queued")
