@@ -218,13 +218,18 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+class RetryBatchLater(Exception):
+    """A handler finished part of its batch and wants the whole batch again after a while (its own bookkeeping
+    skips the finished part): waited out like an outage, never dead-lettered."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Infrastructure trouble (database or broker unreachable, refusing connections, timeouts) that waiting
     will cure, as opposed to a record that fails however often it is tried (bad data, constraint violations)."""
     from aiokafka.errors import KafkaError
     from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError, ProgrammingError
 
-    if isinstance(exc, OSError | TimeoutError | KafkaError | DisconnectionError):
+    if isinstance(exc, OSError | TimeoutError | KafkaError | DisconnectionError | RetryBatchLater):
         return True
     if isinstance(exc, DBAPIError):
         # Drivers report an unreachable or refusing database in many ways; what a record itself can cause is
@@ -321,7 +326,12 @@ async def consume_batches(
                 log.warning("dead_letter_failed_will_retry", error=repr(isolating)[:300])
                 isolated = False
             if not isolated:
-                log.warning("batch_failed_will_retry", records=len(records), backoff_s=backoff, error=repr(exc)[:300])
+                if isinstance(exc, RetryBatchLater):  # expected: the handler said when to come back, roughly
+                    log.info("batch_deferred", records=len(records), backoff_s=backoff, reason=str(exc))
+                else:
+                    log.warning(
+                        "batch_failed_will_retry", records=len(records), backoff_s=backoff, error=repr(exc)[:300]
+                    )
                 for tp, partition_records in batches.items():
                     with contextlib.suppress(IllegalStateError):  # revoked while handling: its new owner retries
                         consumer.seek(tp, partition_records[0].offset)

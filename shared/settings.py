@@ -76,10 +76,13 @@ class OutboundSettings(BaseSettings):
     ledger_path: str = "var/{service}-deliveries.db"
     ledger_retention_days: int = 30  # longer than outbound.replies.v1 keeps records, so no redelivery is missed
     consumer_group: str = "{service}-outbound"
-    # Transient failures (network, 5xx, busy, rate limits) are retried with exponential backoff, bounded by
-    # attempts and by time. The time bound also keeps a batch well inside Kafka's max.poll.interval (300 s).
+    # Transient failures (network, 5xx, busy, rate limits) are retried with exponential backoff, bounded per reply
+    # by attempts and by time since its first attempt.
     max_attempts: int = 6
     max_total_s: float = 120.0
+    # A batch waits for retries this long, well inside Kafka's max.poll.interval (300 s); a retry due later is
+    # taken up when the batch is polled again, so a reply late in a long batch still gets all its attempts.
+    batch_time_s: float = 60.0
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
     batch_records: int = 50  # replies taken per poll; each batch is committed after all of them finished

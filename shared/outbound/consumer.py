@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from ..accounts import AccountRegistry
 from ..contracts.v1 import Channel, ReplyCommandRecord, utcnow
-from ..kafka import Parsed, consume_batches, make_consumer, parse_or_dead_letter, stop_quietly
+from ..kafka import Parsed, RetryBatchLater, consume_batches, make_consumer, parse_or_dead_letter, stop_quietly
 from ..settings import KafkaSettings, OutboundSettings
 from .deliver import ReplyDeliverer
 from .ledger import DeliveryLedger
@@ -93,19 +93,26 @@ class ReplyBatchHandler:
             queues.setdefault(item.value.data.contact_key, []).append(item)
         deadline = time.monotonic() + self._batch_time_s
         slots = asyncio.Semaphore(self._concurrency)
+        deferred = 0
 
         async def deliver_in_order(items: list[Parsed[ReplyCommandRecord]]) -> None:
+            nonlocal deferred
             async with slots:
                 for item in items:
                     record = item.value
-                    await self._deliverer.deliver(
+                    row = await self._deliverer.deliver(
                         record.data, trace=record.trace, deadline=deadline, queued_at=record.occurred_at
                     )
+                    if not row.finished:  # its next attempt is due after this batch: the citizen's later
+                        deferred += 1  # replies wait for it, in order
+                        return
 
         # A TaskGroup: when one fails (ledger, broker), the others stop too and the batch is retried whole.
         async with asyncio.TaskGroup() as group:
             for items in queues.values():
                 group.create_task(deliver_in_order(items))
+        if deferred:  # the ledger skips what was finished when the batch comes again
+            raise RetryBatchLater(f"{deferred} repl{'ies wait' if deferred > 1 else 'y waits'} for a retry")
 
 
 @dataclass
@@ -158,7 +165,7 @@ async def running_delivery(
             producer=producer,
             source=service,
             concurrency=settings.concurrency,
-            batch_time_s=settings.max_total_s,
+            batch_time_s=settings.batch_time_s,
         )
         await consumer.start()
         task = asyncio.create_task(

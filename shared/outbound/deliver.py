@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -78,13 +79,17 @@ class ReplyDeliverer:
         self._ttl = ttl  # None: no time limit
         self._now = now
         self._sleep = sleep
+        # Retries left for a later batch: reply id → when the next attempt is due (time.monotonic). Lost on a
+        # restart, which only makes that attempt come sooner.
+        self._not_before: dict[UUID, float] = {}
 
     async def deliver(
         self, command: ReplyCommand, *, trace: str | None = None, deadline: float, queued_at: datetime | None = None
     ) -> Delivery:
         """Deliver (or fail) `command` once and publish its receipt; a reply id seen before is not sent again.
 
-        `deadline` (time.monotonic) bounds the retries, so the batch this reply belongs to finishes in time.
+        `deadline` (time.monotonic) bounds the waits in this batch: a retry due after it is left for the batch's
+        next poll, and the row comes back unfinished (no receipt yet).
         `queued_at` (the command envelope's `occurred_at`) starts the reply's time to live; None: no limit.
         Raises only for our own infrastructure (ledger, broker): the batch is then retried, and the ledger makes
         the retry safe.
@@ -104,8 +109,13 @@ class ReplyDeliverer:
             log_.info("reply_already_handled", status=row.status.value)
             return row
         if not row.finished:
+            if time.monotonic() < self._not_before.get(command.reply_id, 0.0):
+                return row  # its retry is not due yet
+            self._not_before.pop(command.reply_id, None)
             expires_at = queued_at + self._ttl if queued_at is not None and self._ttl is not None else None
             row = await self._attempt(command, row, deadline, expires_at, log_)
+            if not row.finished:
+                return row
             outcome = REPLY_EXPIRED if row.platform_code == REPLY_EXPIRED else row.status.value
             REPLIES.labels(self.channel.value, outcome).inc()
             log_.info("reply_" + outcome, attempts=row.attempts, platform_code=row.platform_code, reason=row.reason)
@@ -139,7 +149,7 @@ class ReplyDeliverer:
             if not failure.transient:
                 return await self._fail(row, failure)
             delay = self._policy.delay(row.attempts)
-            if not self._policy.may_retry(row.attempts, delay=delay, remaining_s=self._remaining_s(row, deadline)):
+            if not self._policy.may_retry(row.attempts, delay=delay, remaining_s=self._remaining_s(row)):
                 reason = f"gave up after {row.attempts} attempt{'s' if row.attempts > 1 else ''}: {failure.reason}"
                 return await self._fail(row, SendFailed(failure.code, reason, transient=True))
             if expires_at is not None and self._now() + timedelta(seconds=delay) >= expires_at:
@@ -147,6 +157,11 @@ class ReplyDeliverer:
                 return await self._fail(row, self._expired(row, expires_at=expires_at, last=failure.reason))
             log_.info("reply_retry_scheduled", attempts=row.attempts, code=failure.code, delay_s=round(delay, 2))
             row = await self._ledger.save(row.waiting(failure.code, failure.reason, self._now()))
+            if delay >= deadline - time.monotonic():
+                # The batch must end before then; its next poll takes the retry up. Giving up here failed the
+                # replies late in a long batch after one attempt during a platform's rate limit.
+                self._not_before[command.reply_id] = time.monotonic() + delay
+                return row
             await self._sleep(delay)
 
     def _expired(self, row: Delivery, *, expires_at: datetime, last: str | None) -> SendFailed:
@@ -165,10 +180,9 @@ class ReplyDeliverer:
     async def _fail(self, row: Delivery, failure: SendFailed) -> Delivery:
         return await self._ledger.save(row.finish(LedgerStatus.FAILED, failure.code, failure.reason, self._now()))
 
-    def _remaining_s(self, row: Delivery, deadline: float) -> float:
-        # The ledger's first attempt keeps the bound across restarts; the deadline keeps the batch short.
-        since_first = (self._now() - row.first_attempt_at).total_seconds()
-        return min(self._policy.max_total_s - since_first, deadline - time.monotonic())
+    def _remaining_s(self, row: Delivery) -> float:
+        # The ledger's first attempt keeps the bound across restarts and batches.
+        return self._policy.max_total_s - (self._now() - row.first_attempt_at).total_seconds()
 
     async def _call(self, account: Account, command: ReplyCommand, row: Delivery) -> SendFailed | None:
         """One platform call. On shutdown a call under way may finish (bounded) and have its outcome recorded:

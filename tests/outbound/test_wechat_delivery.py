@@ -125,6 +125,24 @@ async def test_retries_stop_when_the_time_allowed_runs_out(outbound: Outbound, f
     assert 2 <= receipt.attempts <= 3  # 0.2–0.4 s, then 0.4–0.8 s: the next wait would pass 1 s
 
 
+async def test_a_retry_due_after_the_batch_ends_is_taken_up_by_the_next_poll(
+    outbound: Outbound, fake_wechat: FakeWeChat
+) -> None:
+    """During a rate limit a batch cannot wait for every retry (Kafka's poll interval). A reply whose retry falls
+    after the batch's time used to be failed after one attempt; now the batch's next poll takes it up, and the
+    same citizen's next reply still goes out after it."""
+    fake_wechat.fail_next(45009, times=2)
+    first, second = reply(Channel.WECHAT, "第1条"), reply(Channel.WECHAT, "第2条")
+    async with outbound.service(Channel.WECHAT, batch_time_s=0.1, backoff_initial_s=0.4, backoff_max_s=0.4):
+        await outbound.produce(first, second)
+        receipts = {r.reply_id: r for _, r in await outbound.receipts(2)}
+
+    assert (receipts[first.reply_id].status, receipts[first.reply_id].attempts) == (DeliveryStatus.DELIVERED, 3)
+    assert (receipts[second.reply_id].status, receipts[second.reply_id].attempts) == (DeliveryStatus.DELIVERED, 1)
+    assert [m["text"]["content"] for m in fake_wechat.delivered] == ["第1条", "第2条"]
+    assert len(fake_wechat.send_requests) == 4  # no attempt before its retry was due, none twice
+
+
 async def test_many_replies_at_once_fetch_one_token(outbound: Outbound, fake_wechat: FakeWeChat) -> None:
     commands = [reply(Channel.WECHAT, f"答复{i}", recipient=f"oCitizen{i}") for i in range(12)]
     fake_wechat.delay_s = 0.05  # slow enough that the deliveries overlap
