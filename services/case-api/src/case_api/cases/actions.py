@@ -146,11 +146,14 @@ class CaseActions:
             changes["resolution_due_at"] = self.policy.resolution_due(
                 case.created_at, category_id=category.id, request_type=request_type
             )
-            # sla.yaml may give a category its own first response; one already passed is history, not redone.
-            if case.first_responded_at is None and (case.first_response_due_at or self.now) > self.now:
-                changes["first_response_due_at"] = self.policy.first_response_due(
-                    case.created_at, category_id=category.id, request_type=request_type
-                )
+            # sla.yaml may give a category its own first response; one already passed is history, not redone,
+            # and a shorter one is not applied once it has passed: nobody could have answered in time.
+            first_due = self.policy.first_response_due(
+                case.created_at, category_id=category.id, request_type=request_type
+            )
+            current = case.first_response_due_at
+            if case.first_responded_at is None and (current is None or current > self.now) and first_due > self.now:
+                changes["first_response_due_at"] = first_due
         await self._move(case, Action.CLASSIFY, changes=changes, details=details)
 
     async def dispatch(
