@@ -110,3 +110,11 @@ async def test_two_administrators_demoting_each_other_leave_one(api: Api) -> Non
     assert "no longer an active administrator" in next(r.text for r in responses if r.status_code == 409)
     users = (await api.client.get("/api/v1/users", headers=first if responses[0].status_code == 200 else second)).json()
     assert [u["username"] for u in users if u["role"] == "admin" and u["active"]] in (["admin-a"], ["admin-b"])
+
+
+async def test_creating_a_user_with_unknown_fields_is_refused(api: Api) -> None:  # noqa: F811
+    # {"active": false} silently dropped would create an active account: the opposite of what was asked.
+    body = {"username": "not-yet", "password": "correct-horse-9", "role": "operator", "active": False}
+    created = await api.client.post("/api/v1/users", json=body)
+    assert created.status_code == 422 and "active" in created.text
+    assert "not-yet" not in {u["username"] for u in (await api.client.get("/api/v1/users")).json()}

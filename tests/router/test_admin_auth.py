@@ -30,6 +30,10 @@ async def test_admin_needs_a_case_api_sign_in_with_the_right_role(
             correction = {"text": "路灯坏了", "label": "transport"}
             assert (await router.post("/admin/corrections", json=correction, headers=supervisor)).status_code == 403
 
+            # Blank training data is refused with the reason, not a 500 from the store.
+            blank = await router.post("/admin/corrections", json={"text": "   ", "label": "housing"}, headers=admin)
+            assert blank.status_code == 422 and "must not be blank" in blank.text
+
             # An administrator gets through to the operation itself (this router has no model to retrain).
             retrain = await router.post("/admin/retrain", headers=admin)
             assert retrain.status_code == 409 and "rules only" in retrain.json()["detail"]

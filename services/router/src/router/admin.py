@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from .admin_auth import require_role
 from .classifier import Classifier
@@ -28,6 +28,13 @@ class CorrectionIn(BaseModel):
     label: str = Field(min_length=1, max_length=200, description="a taxonomy category id (or the model's label)")
     source: str = Field(default="api", max_length=50)
     ref: str | None = Field(default=None, max_length=200)
+
+    @field_validator("text", "label")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():  # the store refuses it too, and would answer 500
+            raise ValueError("must not be blank")
+        return value
 
 
 def _retrain_in_child(model_dir: Path, tolerance: float) -> dict[str, Any]:

@@ -36,6 +36,10 @@ def check_department(role: Role, department_id: str | None) -> None:
 
 
 class UserCreate(BaseModel):
+    # An unknown field ({"active": false}) is refused: dropped silently, it would create the opposite of what
+    # the administrator asked for.
+    model_config = ConfigDict(extra="forbid")
+
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: Password
     role: Role

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.cases.models import Case
 from case_api.catalog.models import Category, Department
+from shared.privacy import mask
 
 from .stats import DISCARDED, department_stats
 
@@ -66,7 +67,8 @@ async def build_report(session: AsyncSession, *, kind: str, day: date, tz: ZoneI
         total += 1
         cat = category or proposed or "unclassified"
         by_category[cat] += 1
-        examples.setdefault(cat, subject[:60])
+        # Masked before it is cut: a report goes to leaders who must not read citizens' phone or ID numbers.
+        examples.setdefault(cat, mask(subject)[:60])
         by_channel[channel] += 1
         by_department[department or proposed_department or "unassigned"] += 1
         by_type[request_type or proposed_type or "未分类"] += 1
