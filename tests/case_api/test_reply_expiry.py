@@ -228,6 +228,30 @@ async def test_a_delivery_confirmed_after_expiry_wins_and_a_later_failure_does_n
     assert [e.data.change.action for e in await desk.reply_events(late_case)] == ["reply-failed", "reply-delivered"]
 
 
+async def test_the_platforms_failure_after_expiry_explains_it_without_telling_the_operator_twice(desk: Desk) -> None:
+    (late_case, late_reply), (marker_case, marker_reply) = await desk.answered_cases(2)
+    await desk.queued_long_ago(late_reply)
+    await desk.reply_becomes(late_case, "failed")
+
+    # The channel service did try, just before the TTL ended: WeChat refused it, and that receipt comes after
+    # case-api gave up. The marker behind it on the same partition shows it was read.
+    outside_window = "outside WeChat's reply window: it can reply again once the citizen writes"
+    await desk.receipts(
+        receipt(late_case, late_reply, DeliveryStatus.FAILED, attempts=1, code="45015", reason=outside_window),
+        receipt(marker_case, marker_reply, DeliveryStatus.DELIVERED, attempts=1),
+    )
+    await desk.reply_becomes(marker_case, "delivered")
+    failed = await desk.reply_of(late_case)
+    assert (failed["status"], failed["attempts"], failed["platform_code"], failed["reason"]) == (
+        "failed",
+        1,
+        "45015",
+        outside_window,
+    )
+    announced = [(e.data.change.action, e.data.change.actor) for e in await desk.reply_events(late_case)]
+    assert announced == [("reply-failed", expiry.ACTOR)]
+
+
 async def test_one_batch_of_receipts_saying_delivered_then_failed_leaves_the_reply_delivered(desk: Desk) -> None:
     [(case_id, reply_id)] = await desk.answered_cases(1)
     await desk.receipts(

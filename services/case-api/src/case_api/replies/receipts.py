@@ -16,7 +16,7 @@ from shared.contracts.v1 import DeliveryReceipt, DeliveryReceiptRecord, Delivery
 from shared.kafka import parse_or_dead_letter
 
 from .models import Reply, ReplyStatus
-from .status import may_become, status_events
+from .status import announces, may_become, status_events
 
 log = structlog.get_logger(__name__)
 
@@ -58,18 +58,18 @@ class ReceiptHandler:
             for reply in replies:
                 receipt = receipts[reply.id]
                 status = ReplyStatus.DELIVERED if receipt.status is DeliveryStatus.DELIVERED else ReplyStatus.FAILED
-                if reply.status == status.value and reply.attempts == receipt.attempts:
-                    continue  # a redelivered receipt: already applied
                 if not may_become(reply.status, status):
                     log.info("late_failure_ignored", reply_id=str(reply.id), platform_code=receipt.platform_code)
                     continue
+                announced = announces(reply.status, status)
                 reply.status, reply.attempts = status.value, receipt.attempts
                 reply.platform_code, reply.reason, reply.finished_at = (
                     receipt.platform_code,
                     receipt.reason,
                     receipt.finished_at,
                 )
-                changed.append((reply, f"system:{receipt.channel}"))
+                if announced:
+                    changed.append((reply, f"system:{receipt.channel}"))
             await outbox.add(session, await status_events(session, changed))
         unknown = len(receipts) - len(replies)
         if unknown:

@@ -28,6 +28,13 @@ def may_become(current: str, new: ReplyStatus) -> bool:
     return not (current == ReplyStatus.DELIVERED and new is ReplyStatus.FAILED)
 
 
+def announces(current: str, new: ReplyStatus) -> bool:
+    """Only a change of status is announced. A second failure (the platform's own receipt after the expiry here
+    gave up, a receipt redelivered) refreshes the code, reason and attempts shown, but the operator was already
+    told the reply failed."""
+    return current != new
+
+
 async def status_events(session: AsyncSession, changed: Sequence[tuple[Reply, str]]) -> list[dict[str, Any]]:
     """The outbox rows announcing each (reply, actor)'s new status, for the caller's outbox insert.
 

@@ -18,8 +18,27 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _on_postgresql() -> bool:
+    return op.get_context().dialect.name == "postgresql"
+
+
 def upgrade() -> None:
     """Upgrade schema."""
+    if _on_postgresql():
+        # CONCURRENTLY: a plain CREATE INDEX blocks every insert and update of replies (intake's acknowledgements)
+        # for as long as it reads them all. It cannot run in a transaction, so the migrations before it are
+        # committed first. A build that failed leaves an invalid index behind: dropped here so a rerun builds it.
+        with op.get_context().autocommit_block():
+            op.drop_index("ix_replies_queued", table_name="replies", if_exists=True, postgresql_concurrently=True)
+            op.create_index(
+                "ix_replies_queued",
+                "replies",
+                ["created_at"],
+                unique=False,
+                postgresql_where=sa.text("status = 'queued'"),
+                postgresql_concurrently=True,
+            )
+        return
     with op.batch_alter_table("replies", schema=None) as batch_op:
         batch_op.create_index(
             "ix_replies_queued",
@@ -32,5 +51,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
+    if _on_postgresql():
+        with op.get_context().autocommit_block():
+            op.drop_index("ix_replies_queued", table_name="replies", postgresql_concurrently=True)
+        return
     with op.batch_alter_table("replies", schema=None) as batch_op:
         batch_op.drop_index("ix_replies_queued")
