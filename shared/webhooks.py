@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -100,6 +101,13 @@ class AccountRateLimit:
         await self.app(scope, receive, charging_send)
 
 
+def refuse_other_recipient(account: Account, named: str, *, what: str = "push") -> NoReturn:
+    """403 for a correctly signed push naming another of the centre's accounts. Logged: a wrong `original_id` or
+    `uid` in the accounts file refuses every genuine push, and the platform gives up after its retries."""
+    log.warning("push_for_another_account", channel=account.channel.value, account=account.id, named=named)
+    raise HTTPException(403, f"this {what} is for {named}, not this account's")
+
+
 def query_parameters(*names: str) -> dict[str, Any]:
     """OpenAPI for the optional string query parameters a push handler reads from `request.query_params` itself:
     FastAPI's per-parameter validation was a fifth of a push's time (benchmarks/NOTES.md)."""
@@ -108,6 +116,10 @@ def query_parameters(*names: str) -> dict[str, Any]:
     }
 
 
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# The example's recipient ids: kept, they would refuse every genuine push to a real account (403), and the
+# platforms give up after their retries.
+_DEMO_RECIPIENTS = {"original_id": "gh_47bd9550a0a1", "uid": "1902538057"}
 _PLACEHOLDER_MARKS = ("demo-", "change-me", "CHANGE-ME", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
 
 
@@ -120,6 +132,9 @@ def refuse_placeholders(accounts: list[Account]) -> None:
         for f in fields
         if any(mark in str(getattr(a, f) or "") for mark in _PLACEHOLDER_MARKS)
     ]
+    bad += [f"{a.channel}:{a.id}.{f}" for a in accounts for f, v in _DEMO_RECIPIENTS.items() if getattr(a, f) == v]
+    # The example's fake platform APIs: replies would go nowhere, every one reported failed.
+    bad += [f"{a.channel}:{a.id}.api_base" for a in accounts if urlsplit(a.api_base or "").hostname in _LOCAL_HOSTS]
     if bad:
         raise RuntimeError("refusing to start in production mode with example credentials: " + ", ".join(bad))
 

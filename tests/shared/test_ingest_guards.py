@@ -44,9 +44,13 @@ async def test_production_refuses_the_example_credentials(kafka_settings: KafkaS
         kafka=kafka_settings,
         outbound=OutboundSettings(enabled=False),
     )
-    with pytest.raises(RuntimeError, match=r"example credentials: wechat:city-wechat\.token"):
+    with pytest.raises(RuntimeError, match=r"example credentials: wechat:city-wechat\.token") as refused:
         async with serving(create_app(settings)):
             pass
+    # Also what the example sets for local runs only: its recipient id would refuse every genuine push (403),
+    # and its api_base sends replies to a fake platform on this machine.
+    assert "wechat:city-wechat.original_id" in str(refused.value)
+    assert "wechat:city-wechat.api_base" in str(refused.value)
 
 
 async def test_a_flood_on_one_account_gets_429_with_retry_after(kafka_settings: KafkaSettings, tmp_path: Path) -> None:

@@ -7,16 +7,42 @@ import argparse
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
+
+from shared.accounts import AccountsFileError, load_accounts
+from shared.contracts.v1 import Channel
 
 from . import simulate
 from .demo_keys import ensure_demo_keys
+from .simulator.server import FakePlatform
 from .stack import Stack
+
+
+def local_platforms(accounts_path: Path) -> list[FakePlatform]:
+    """The fake platform APIs the accounts file points at (the example's `api_base: http://127.0.0.1:890x`):
+    replies, acknowledgements and rating requests then go somewhere visible instead of to the real platforms
+    with demo credentials. Accounts with the real hosts get none."""
+    try:
+        accounts = load_accounts(accounts_path)
+    except AccountsFileError:
+        return []  # the services say what is wrong with it
+    local = {
+        channel
+        for channel, port in simulate.API_PORTS.items()
+        if any((a.api_base or "").startswith(f"http://127.0.0.1:{port}") for a in accounts.for_channel(channel))
+    }
+    fakes = [f for f in simulate.fake_apis(accounts, simulate.platform_key(simulate.PLATFORM_KEY)) if f.name in local]
+    for fake in fakes:
+        fake.start(simulate.API_PORTS[Channel(fake.name)])
+    return fakes
 
 
 def run(args: argparse.Namespace) -> int:
     stack = Stack(broker_port=None if args.external_broker else args.broker_port)
     stopping = False
+    fakes: list[FakePlatform] = []
+    shown: dict[str, int] = {}
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -25,13 +51,24 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
+        fakes = local_platforms(simulate.accounts_file(None))
+        shown = {fake.name: 0 for fake in fakes}
         stack.start()
         print("\nThe inbox is running (Ctrl-C stops everything):", *stack.urls(), sep="\n  ", flush=True)
+        if stack.broker is not None:
+            print(f"  {'broker':>13}: {stack.broker.bootstrap_servers} (Kafka protocol, memory only)")
+        for fake in fakes:
+            print(f"  {'fake ' + fake.name:>13}: {fake.url} (what the product sends to {fake.name} is shown here)")
         print(
             "  webhooks: POST /webhooks/<wechat|weibo|alipay>/<account id>;  cases: GET /api/v1/cases\n",
             flush=True,
         )
         while not stopping:
+            for fake in fakes:
+                received = fake.received
+                for item in received[shown[fake.name] :]:
+                    print(f"{'platform':>13} | {simulate.describe(fake, item)}", flush=True)
+                shown[fake.name] = len(received)
             if dead := stack.exited():
                 print(
                     f"\n{', '.join(dead)} stopped unexpectedly; stopping the rest.",
@@ -47,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         print("stopping…", flush=True)
         stack.stop()
+        for fake in fakes:
+            fake.stop()
         print("stopped.", flush=True)
 
 

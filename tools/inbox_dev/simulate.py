@@ -141,7 +141,7 @@ def fake_apis(accounts: AccountRegistry, alipay_key: RSAPrivateKey | None) -> li
     return fakes
 
 
-def _describe(fake: FakePlatform, received: Received) -> str:
+def describe(fake: FakePlatform, received: Received) -> str:
     body = received.body.decode("utf-8", "replace")
     if received.path.endswith("reply.json") or received.path.endswith("gateway.do"):
         form = received.form()
@@ -155,7 +155,7 @@ async def watch(fakes: list[FakePlatform]) -> None:
         for fake in fakes:
             received = fake.received
             for item in received[seen[fake.name] :]:
-                print(_describe(fake, item), flush=True)
+                print(describe(fake, item), flush=True)
             seen[fake.name] = len(received)
         await asyncio.sleep(0.3)
 
@@ -172,7 +172,8 @@ def simulate(args: argparse.Namespace) -> int:
     try:
         for fake in fakes:
             fake.start(API_PORTS[Channel(fake.name)])
-            print(f"fake {fake.name} API on {fake.url}  (api_base for its accounts)")
+            base = f"{fake.url}/gateway.do" if fake.name == Channel.ALIPAY.value else fake.url
+            print(f"fake {fake.name} API on {fake.url}  (api_base for its accounts: {base})")
         samples, notes = build_samples(accounts, channels, alipay_key=alipay_key)
         for note in notes:
             print(note)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from shared.contracts.v1 import Channel
 from shared.ingest import BrokerUnavailable, InboundPublisher
-from shared.webhooks import read_limited_body
+from shared.webhooks import read_limited_body, refuse_other_recipient
 
 from .errors import BadSignature, MalformedNotify
 from .gateway import ack_response, verification_response
@@ -74,7 +74,7 @@ async def notify(request: Request, account_id: str) -> Response:
     if message.recipient_id and account.app_id and message.recipient_id != account.app_id:
         # Correctly signed, but for another life account (a centre may run several on one Alipay key): taking
         # it here would file it under the wrong account and answer the citizen from it.
-        raise HTTPException(403, f"this notify is for app {message.recipient_id}, not this account's")
+        refuse_other_recipient(account, f"app {message.recipient_id}", what="notify")
     publisher: InboundPublisher = request.app.state.publisher
     try:
         await publisher.publish(message, trace=request.headers.get("traceparent"))

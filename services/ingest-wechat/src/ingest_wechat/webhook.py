@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, Response
 from shared.accounts import Account
 from shared.contracts.v1 import Channel
 from shared.ingest import BrokerUnavailable, InboundPublisher
-from shared.webhooks import query_parameters, read_limited_body
+from shared.webhooks import query_parameters, read_limited_body, refuse_other_recipient
 
 from . import signature
 from .crypto import WeChatCrypto
@@ -42,7 +42,7 @@ def check_recipient(account: Account, fields: dict[str, str]) -> None:
     if to_user and account.original_id and to_user != account.original_id:
         # Correctly signed, but for another official account (a centre may give several the same token): taking it
         # here would file it under the wrong account and answer the citizen from it.
-        raise HTTPException(403, f"this push is for official account {to_user}, not this account's")
+        refuse_other_recipient(account, f"official account {to_user}")
 
 
 @router.get("/{account_id}", response_class=PlainTextResponse, summary="URL verification handshake")

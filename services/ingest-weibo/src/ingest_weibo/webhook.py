@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, Response
 from shared.accounts import Account
 from shared.contracts.v1 import Channel
 from shared.ingest import BrokerUnavailable, InboundPublisher
-from shared.webhooks import query_parameters, read_limited_body
+from shared.webhooks import query_parameters, read_limited_body, refuse_other_recipient
 
 from .errors import MalformedPush
 from .parse import parse_push
@@ -70,7 +70,7 @@ async def push(request: Request, account_id: str) -> Response:
     if account.uid and message.recipient_id != account.uid:
         # Correctly signed, but for another Weibo account (one app secret can serve several): taking it here would
         # file it under the wrong account and answer the citizen from it.
-        raise HTTPException(403, f"this push is for uid {message.recipient_id}, not this account's")
+        refuse_other_recipient(account, f"uid {message.recipient_id}")
     publisher: InboundPublisher = request.app.state.publisher
     try:
         await publisher.publish(message, trace=request.headers.get("traceparent"))
