@@ -359,3 +359,53 @@ async def test_a_co_handling_department_sees_the_case_live(database_url: str, ka
             rows = await session.scalars(select(OutboxRecord.id).where(OutboxRecord.id > start, visible))
             assert len(rows.all()) == expected, department
     await engine.dispose()
+
+
+async def test_a_department_the_case_left_cannot_replay_it(database_url: str, kafka_settings: KafkaSettings) -> None:
+    """A handler's stream resumed from the start (a new handler, a screen's old resume id) replays only the cases
+    that are still the department's: one transferred away, which the department can no longer open, is not
+    replayed, whether its events are further back than the hub holds (read from the database) or held by it."""
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
+
+    async def dispatched(client: httpx.AsyncClient, admin: dict[str, str], sender: str, *, leaves: bool) -> str:
+        engine = make_engine(database_url)
+        async with make_sessionmaker(engine)() as session, session.begin():
+            text = f"{sender}：身份证110101199003071234，举报物业"
+            await intake_batch(
+                session, [routed(sender, sender=sender, text=text)], tz=ZoneInfo("Asia/Shanghai"), policy=POLICY
+            )
+        await engine.dispose()
+        [case] = [
+            c for c in (await client.get("/api/v1/cases", headers=admin)).json()["items"] if sender in c["subject"]
+        ]
+        act = f"/api/v1/cases/{case['id']}"
+        assert (await client.post(f"{act}/confirm", json={}, headers=admin)).json()["department_id"] == "housing"
+        if leaves:
+            body = {"department_id": "market", "reason": "属于市场监管"}
+            assert (await client.post(f"{act}/transfer", json=body, headers=admin)).status_code == 200
+        return case["id"]
+
+    async with serving(settings) as (client, admin):  # a first run: these events end up behind the next hub
+        stays = await dispatched(client, admin, "m1", leaves=False)
+        left_long_ago = await dispatched(client, admin, "m2", leaves=True)
+    async with serving(settings) as (client, admin):
+        hub_start = await _outbox_end(database_url)  # the new process's hub holds what comes after
+        left_just_now = await dispatched(client, admin, "m3", leaves=True)
+        stays_too = await dispatched(client, admin, "m4", leaves=False)
+        body = {"username": "h-new", "password": "correct-horse-9", "role": "handler", "department_id": "housing"}
+        assert (await client.post("/api/v1/users", json=body, headers=admin)).status_code == 201
+        housing = {"Authorization": await bearer(client, "h-new", "correct-horse-9")}
+        assert (await client.get(f"/api/v1/cases/{left_just_now}", headers=housing)).status_code == 404
+
+        async def replayed(after: int) -> set[str]:
+            seen: set[str] = set()
+            async with client.stream("GET", f"/api/v1/queue/events?after={after}", headers=housing) as live:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(3):
+                        async for e in _events(live):
+                            seen.add(json.loads(e["data"])["subject"])
+            return seen
+
+        names = {left_long_ago: "left before the hub", left_just_now: "left while the hub held it"}
+        assert await replayed(0) == {stays, stays_too}, names  # from the database, then the hub
+        assert await replayed(hub_start) == {stays_too}, names  # from the hub alone

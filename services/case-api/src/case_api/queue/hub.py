@@ -42,6 +42,7 @@ class OutboxHub:
         self._cursor = LiveCursor(0)
         self._rows: dict[int, Held] = {}
         self._ids: list[int] = []  # the held ids, in order
+        self._latest: dict[str, int] = {}  # case id → its newest held event: where the case is now
         self.floor: int | None = None  # every id above it is held or awaited by the hub's cursor; None: not started
         self.changed = OutboxSignal()  # new rows held: streams wake on it
 
@@ -77,6 +78,7 @@ class OutboxHub:
             OutboxRecord.department_id,
             case((OutboxRecord.topic == CASE_EVENTS, OutboxRecord.value), else_=None),
             OutboxRecord.co_handlers,
+            OutboxRecord.case_id,
         )
         async with self._sessions() as session:
             late = []
@@ -89,8 +91,8 @@ class OutboxHub:
                 )
             )
         found = {
-            i: Held(department, frame(v) if v is not None else None, helpers)
-            for i, department, v, helpers in [*late, *new]
+            i: Held(department, frame(v) if v is not None else None, helpers, case_id)
+            for i, department, v, helpers, case_id in [*late, *new]
         }
         accepted = self._cursor.advance([(i, b"") for i, *_ in late], [(i, b"") for i, *_ in new])
         for _, row_id, _ in accepted:
@@ -102,6 +104,8 @@ class OutboxHub:
 
     def _hold(self, row_id: int, row: Held) -> None:
         self._rows[row_id] = row
+        if row.frame is not None and row.case_id is not None and row_id > self._latest.get(row.case_id, 0):
+            self._latest[row.case_id] = row_id
         if not self._ids or row_id > self._ids[-1]:
             self._ids.append(row_id)
         else:  # a late commit
@@ -111,7 +115,9 @@ class OutboxHub:
         drop = len(self._ids) - self._keep
         if drop > 0:
             for row_id in self._ids[:drop]:
-                del self._rows[row_id]
+                gone = self._rows.pop(row_id)
+                if gone.case_id is not None and self._latest.get(gone.case_id) == row_id:
+                    del self._latest[gone.case_id]
             # max: a late row below the floor (awaited since the start) must not lower it
             self.floor = max(self.floor or 0, self._ids[drop - 1])
             del self._ids[:drop]
@@ -137,7 +143,11 @@ class OutboxHub:
 
         def shown(row_id: int) -> bytes | None:
             row = self._rows[row_id]
-            return row.frame if row.frame is not None and sees(row) else None
+            if row.frame is None or not sees(row):
+                return None
+            # Only while the case is still the caller's: its newest event says where it is now (visible_to).
+            now = self._rows[self._latest[row.case_id]] if row.case_id in self._latest else row
+            return row.frame if now is row or sees(now) else None
 
         late = [(g, shown(g)) for g in sorted(cursor.gaps) if g in self._rows]
         start = bisect.bisect_right(self._ids, cursor.last)

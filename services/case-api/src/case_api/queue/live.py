@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, case, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from case_api.auth.models import Role
+from case_api.auth.models import Role, User
+from case_api.cases import access
+from case_api.cases.models import Case
 from case_api.outbox.models import OutboxRecord
 from shared.topics import CASE_EVENTS
 
@@ -36,6 +39,7 @@ class Held:
     department_id: str | None
     frame: bytes | None
     co_handlers: str | None = None  # ",a,b," as the outbox keeps it
+    case_id: str | None = None
 
 
 Sees = Callable[[Held], bool]
@@ -126,16 +130,26 @@ class LiveCursor:
             if missing not in present:
                 self.gaps[missing] = now
 
-    async def read(self, session: AsyncSession, visible: ColumnElement[bool]) -> tuple[list[Event], bool]:
+    async def read(
+        self, session: AsyncSession, visible: ColumnElement[bool], still: StillVisible | None = None
+    ) -> tuple[list[Event], bool]:
         """(events to send, whether there may be more right away)."""
-        columns = select(OutboxRecord.id, case((visible, OutboxRecord.value), else_=None))
-        late: list[Row] = []
+        columns = select(OutboxRecord.id, case((visible, OutboxRecord.value), else_=None), OutboxRecord.case_id)
+        late_rows: list[tuple[int, str | None, str | None]] = []
         if self.gaps:
             runs = [OutboxRecord.id.between(lo, hi) for lo, hi in ranges(sorted(self.gaps))]
-            rows = await session.execute(columns.where(or_(*runs)).order_by(OutboxRecord.id))
-            late = [(i, frame(v) if v is not None else None) for i, v in rows]
+            late_rows = [tuple(r) for r in await session.execute(columns.where(or_(*runs)).order_by(OutboxRecord.id))]
         query = columns.where(OutboxRecord.id > self.last).order_by(OutboxRecord.id).limit(PAGE)
-        new = [(i, frame(v) if v is not None else None) for i, v in await session.execute(query)]
+        new_rows = [tuple(r) for r in await session.execute(query)]
+        shown = [c for _, v, c in late_rows + new_rows if v is not None and c is not None]
+        allowed = await still(session, set(shown)) if still is not None and shown else None
+
+        def row(i: int, value: str | None, case_id: str | None) -> Row:
+            if value is None or (allowed is not None and case_id is not None and case_id not in allowed):
+                return (i, None)  # still moves the cursor: it is no gap
+            return (i, frame(value))
+
+        late, new = [row(*r) for r in late_rows], [row(*r) for r in new_rows]
         return self.advance(late, new), len(new) == PAGE
 
 
@@ -148,6 +162,24 @@ def visible_to(role: str, department_id: str | None) -> ColumnElement[bool]:
         return false()
     helping = OutboxRecord.co_handlers.contains(f",{department_id},", autoescape=True)
     return and_(condition, or_(OutboxRecord.department_id == department_id, helping))
+
+
+StillVisible = Callable[[AsyncSession, set[str]], Awaitable[set[str]]]
+
+
+def still_visible_to(user: User) -> StillVisible | None:
+    """For a handler's stream read from the database (a replay further back than the hub holds): of the cases
+    these events are about, the ones the handler may open now, by the rule `GET /cases/{id}` applies. A case
+    transferred or re-dispatched elsewhere is not replayed to the department it left. None: staff see all."""
+    if user.role != Role.HANDLER:
+        return None
+
+    async def check(session: AsyncSession, case_ids: set[str]) -> set[str]:
+        ids = [uuid.UUID(c) for c in case_ids]
+        found = await session.scalars(access.scope(select(Case.id).where(Case.id.in_(ids)), user))
+        return {str(i) for i in found}
+
+    return check
 
 
 def seen_by(role: str, department_id: str | None) -> Sees:
