@@ -554,3 +554,104 @@ async def test_classifying_applies_the_categorys_own_first_response(
     )
     assert datetime.fromisoformat(classified["first_response_due_at"]) == expected
     assert datetime.fromisoformat(classified["due_at"]) == expected
+
+
+def _reads(audit: list[dict], actor: str) -> int:
+    return sum(1 for a in audit if (a["actor"], a["action"]) == (actor, "read"))
+
+
+async def test_a_supervisor_reading_a_case_through_an_action_is_audited(api: Api) -> None:
+    """Every action answers with the whole case (contact, messages, replies): a supervisor's is a read too."""
+    [case_id] = await api.seed(routed("m1", sender="oSecretOpenId", text="我的电话13800000000"))
+    supervisor = await api.as_user("sup-x", "supervisor")
+    operator = await api.as_user("op-x", "operator")
+    for action in ("claim", "release"):
+        answered = await api.act(case_id, action, headers=supervisor)
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["contact"]["sender_id"] == "oSecretOpenId"
+    await api.act(case_id, "claim", headers=operator)  # operators' reads are not recorded
+    audit = (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json()
+    assert _reads(audit, "sup-x") == 2
+    assert _reads(audit, "op-x") == 0
+
+
+async def test_a_supervisor_reading_a_citizen_through_contacts_or_the_audit_trail_is_audited(api: Api) -> None:
+    """GET /contacts/{id} shows the citizen's platform id and every case of every linked identity; GET
+    /cases/{id}/audit every snapshot: one read on record for each case shown."""
+    first, second = await api.seed(routed("m1", sender="oSecretOpenId"), routed("m2", sender="oOtherOpenId"))
+    contact_id = (await api.client.get(f"/api/v1/cases/{first}")).json()["contact"]["id"]
+    other_id = (await api.client.get(f"/api/v1/cases/{second}")).json()["contact"]["id"]
+    linked = await api.client.post(f"/api/v1/contacts/{contact_id}/link", json={"other_contact_id": other_id})
+    assert linked.status_code == 200, linked.text
+    supervisor = await api.as_user("sup-c", "supervisor")
+    contact = await api.client.get(f"/api/v1/contacts/{contact_id}", headers=supervisor)
+    assert contact.status_code == 200 and contact.json()["contact"]["sender_id"] == "oSecretOpenId"
+    assert {c["id"] for c in contact.json()["cases"]} == {first, second}
+    for case_id in (first, second):
+        assert _reads((await api.client.get(f"/api/v1/cases/{case_id}/audit")).json(), "sup-c") == 1
+    assert (await api.client.get(f"/api/v1/cases/{first}/audit", headers=supervisor)).status_code == 200
+    assert _reads((await api.client.get(f"/api/v1/cases/{first}/audit")).json(), "sup-c") == 2
+
+
+async def test_claiming_and_freeing_a_claim_are_on_record_and_announced(api: Api) -> None:
+    """A supervisor freeing an operator's claim is attributable: who held it, who freed it, when."""
+    [case_id] = await api.seed(routed("m1"))
+    operator = await api.as_user("op-claim", "operator")
+    supervisor = await api.as_user("sup-claim", "supervisor")
+    assert (await api.act(case_id, "claim", headers=operator)).json()["claimed_by"] == "op-claim"
+    assert (await api.act(case_id, "release", headers=supervisor)).json()["claimed_by"] is None
+    audit = [a for a in (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json() if a["action"] != "read"]
+    assert [(a["actor"], a["action"]) for a in audit] == [
+        ("system:intake", "created"),
+        ("op-claim", "claimed"),
+        ("sup-claim", "released"),
+    ]
+    assert (audit[1]["reason"], audit[2]["reason"]) == (None, "was claimed by op-claim")
+    _, claimed, released = await api.events(expect=3)
+    assert (claimed.type, claimed.data.change.actor) == ("gov.inbox.case.claimed", "op-claim")
+    assert claimed.data.change.details["previous_claimed_by"] is None
+    assert (released.type, released.data.change.actor) == ("gov.inbox.case.released", "sup-claim")
+    assert released.data.change.details == {"previous_claimed_by": "op-claim"}
+
+
+async def test_a_former_co_handler_loses_the_case_when_it_is_reopened_and_sent_elsewhere(api: Api) -> None:
+    """A new dispatch after reopening starts a new round: the helpers of the last one keep no part, no access."""
+    [case_id] = await api.seed(routed("m1"))
+    env = await api.as_user("h-env", "handler", "environment")
+    await api.act(case_id, "accept")
+    await api.act(case_id, "classify", {"category_id": "housing-property"})
+    helper = {"co_handlers": [{"department_id": "environment", "part": "检测噪音"}]}
+    assert (await api.act(case_id, "dispatch", helper)).status_code == 200
+    done = await api.act(case_id, "co-handlers/environment/complete", {"note": "达标"}, headers=env)
+    assert done.status_code == 200, done.text
+    await api.act(case_id, "reply", {"text": "已处理"})
+    await api.act(case_id, "close")
+    await api.act(case_id, "reopen", {"reason": "市民不满意"})
+    await api.act(case_id, "classify", {"category_id": "housing-property"})
+    moved = await api.act(case_id, "dispatch", {"department_id": "commerce"})
+    assert moved.status_code == 200, moved.text
+    assert [(d["department_id"], d["role"]) for d in moved.json()["departments"]] == [("commerce", "lead")]
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).status_code == 404
+    assert (await api.client.get("/api/v1/cases", headers=env)).json()["total"] == 0
+    dispatched = [e for e in await api.events(expect=10) if e.type == "gov.inbox.case.dispatched"][-1]
+    assert dispatched.data.change.details["ended_co_handlers"] == ["environment"]
+    # The part the department did stays in the case's history.
+    audit = (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json()
+    assert [(a["actor"], a["reason"]) for a in audit if a["action"] == "complete-part"] == [("h-env", "达标")]
+
+
+async def test_a_transfer_keeps_the_co_handlers_parts(api: Api) -> None:
+    """A transfer changes the lead within the same round of work: a helper's part still has to be done (the case
+    cannot close without it), so the helper keeps its part and its access."""
+    [case_id] = await api.seed(routed("m1"))
+    env = await api.as_user("h-env2", "handler", "environment")
+    await api.act(case_id, "accept")
+    await api.act(case_id, "classify", {"category_id": "housing-property"})
+    await api.act(case_id, "dispatch", {"co_handlers": [{"department_id": "environment", "part": "检测噪音"}]})
+    moved = await api.act(case_id, "transfer", {"department_id": "market", "reason": "属于市场监管"})
+    assert moved.status_code == 200, moved.text
+    assert [(d["department_id"], d["role"]) for d in moved.json()["departments"]] == [
+        ("market", "lead"),
+        ("environment", "helper"),
+    ]
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).status_code == 200

@@ -20,7 +20,7 @@ from case_api.sla import PromiseError
 
 from . import access
 from .deadlines import DeadlinePolicy, end_wait, waited
-from .lifecycle import Action, ensure_allowed, transition
+from .lifecycle import Action, ensure_allowed, record, transition
 from .models import Case, CaseDepartment, CaseStatus, CaseTransfer, Message
 
 
@@ -165,13 +165,12 @@ class CaseActions:
             category = await _category(self.session, case.category_id or "")
             department_id = category.department_id
         await _department(self.session, department_id)
-        await self._move(
-            case,
-            Action.DISPATCH,
-            changes={"department_id": department_id},
-            details={"department_id": department_id, "via": via},
-        )
-        await self._lead(case, department_id)
+        # The parts first: the event announcing the dispatch must not reach a department whose part just ended.
+        ended = await self._lead(case, department_id, new_round=True)
+        details: dict[str, object] = {"department_id": department_id, "via": via}
+        if ended:
+            details["ended_co_handlers"] = ended
+        await self._move(case, Action.DISPATCH, changes={"department_id": department_id}, details=details)
         for helper, part in co_handlers:
             await self.add_co_handler(case, department_id=helper, part=part)
 
@@ -334,13 +333,25 @@ class CaseActions:
         )
         await self._lead(case, department_id)
 
-    async def _lead(self, case: Case, department_id: str) -> None:
+    async def _lead(self, case: Case, department_id: str, *, new_round: bool = False) -> list[str]:
         """Make `department_id` the case's one lead part, which always mirrors `Case.department_id`: a department
-        the case left (by transfer, or a new dispatch after reopening) keeps no lead part and so no access."""
+        the case left (by transfer, or a new dispatch after reopening) keeps no lead part and so no access.
+
+        `new_round` (a dispatch: the first one, or one after reopening) also ends the co-handlers' parts: they were
+        done for the answer the citizen already had (a case does not close with a part open), and a helper kept on
+        would read the case, its new messages and its events for ever. The lead names its helpers again if it
+        needs them. A transfer keeps them: the same round goes on, with parts still to do. What each department
+        did stays in the audit trail and the events; the statistics count from cases and transfers, not parts.
+        Returns the departments whose part ended."""
         parts = (await self.session.scalars(select(CaseDepartment).where(CaseDepartment.case_id == case.id))).all()
+        ended: list[str] = []
         for part in parts:
-            if part.role == "lead" and part.department_id != department_id:
+            if part.department_id == department_id:
+                continue
+            if part.role == "lead" or new_round:
                 await self.session.delete(part)
+                if part.role == "helper":
+                    ended.append(part.department_id)
         existing = next((p for p in parts if p.department_id == department_id), None)
         if existing is not None:  # led it before the reopening, or co-handled it until now
             existing.role, existing.part, existing.status = "lead", "", "open"
@@ -355,6 +366,9 @@ class CaseActions:
                     created_at=self.now,
                 )
             )
+        # Gone before anything looks parts up again: a helper named anew, the event's audience.
+        await self.session.flush()
+        return sorted(ended)
 
     async def escalate(self, case: Case, *, reason: str) -> None:
         self._check(case, Action.ESCALATE, reason)
@@ -440,14 +454,40 @@ class CaseActions:
         )
         part.status, part.completed_at, part.note = "done", self.now, note
 
+    # Claims are not moves between states, but they decide who works a case: each claim (a renewal too) and each
+    # release is one audit entry and one event, naming whose claim it ended when it was someone else's.
     async def claim(self, case: Case, *, lease: timedelta) -> None:
         check_claim(case, self.user, self.now)
         if case.status == CaseStatus.CLOSED:
             raise Conflict("a closed case cannot be claimed")
-        case.claimed_by, case.claim_expires_at = self.user.username, self.now + lease
+        expires = self.now + lease
+        await self._claim_change(
+            case, "claimed", claimed_by=self.user.username, expires=expires, details={"expires_at": expires.isoformat()}
+        )
 
     async def release(self, case: Case) -> None:
         # Supervisors and administrators free a claim someone left behind; nobody else takes one from a colleague.
         if case.claimed_by not in (None, self.user.username) and self.user.role in (Role.OPERATOR, Role.HANDLER):
             raise Conflict(f"case is claimed by {case.claimed_by}")
-        case.claimed_by, case.claim_expires_at = None, None
+        if case.claimed_by is None and case.claim_expires_at is None:
+            return  # nothing held, nothing changed, nothing to record
+        await self._claim_change(case, "released", claimed_by=None, expires=None, details={})
+
+    async def _claim_change(
+        self, case: Case, event: str, *, claimed_by: str | None, expires: datetime | None, details: dict[str, Any]
+    ) -> None:
+        # The snapshots leave claims out (they describe the case, not who has it open): the holder goes in the
+        # event's details, and in the audit entry's reason when the claim was someone else's.
+        previous = case.claimed_by
+        taken = previous is not None and previous != self.user.username
+        await record(
+            self.session,
+            case,
+            event,
+            actor=self.user.username,
+            now=self.now,
+            reason=f"was claimed by {previous}" if taken else None,
+            changes={"claimed_by": claimed_by, "claim_expires_at": expires},
+            details={**details, "previous_claimed_by": previous},
+            policy=self.policy,
+        )

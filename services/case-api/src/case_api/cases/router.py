@@ -11,9 +11,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from case_api.audit import service as audit_service
 from case_api.audit.models import AuditEntry
 from case_api.auth.deps import CurrentUser
-from case_api.auth.models import Role, User
+from case_api.auth.models import User
 from case_api.deps import SessionDep
 from shared.contracts.v1 import Channel, utcnow
 
@@ -90,32 +91,20 @@ async def case_detail(session: SessionDep, case_id: uuid.UUID, user: User, check
 @router.get("/{case_id}", response_model=CaseDetail, summary="One case with its contact, messages and replies")
 async def get_case(request: Request, case_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> CaseDetail:
     detail = await case_detail(session, case_id, user)
-    if user.role == Role.SUPERVISOR:
-        # Supervisors read across every department: their reads of a citizen's data are on the record. Written
-        # in a transaction of its own: this request's session only reads (case_api.deps).
-        async with request.app.state.sessions() as writing, writing.begin():
-            writing.add(
-                AuditEntry(
-                    case_id=case_id,
-                    actor=user.username,
-                    action="read",
-                    at=utcnow(),
-                    from_status=detail.status,
-                    to_status=detail.status,
-                    reason=None,
-                    before=None,
-                    after=None,
-                )
-            )
+    await audit_service.record_reads_apart(request.app.state.sessions, user, [(case_id, detail.status)])
     return detail
 
 
 @router.get("/{case_id}/audit", response_model=list[AuditOut], summary="Who did what, when, before and after")
-async def audit(case_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> list[AuditEntry]:
-    if await service.get_case(session, case_id=case_id, user=user) is None:
+async def audit(request: Request, case_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> list[AuditEntry]:
+    view = await service.get_case(session, case_id=case_id, user=user)
+    if view is None:
         raise HTTPException(404, f"no case {case_id}")
     rows = await session.scalars(select(AuditEntry).where(AuditEntry.case_id == case_id).order_by(AuditEntry.at))
-    return list(rows.all())
+    trail = list(rows.all())
+    # The snapshots carry the citizen's case as it was at every step: a read like the case itself.
+    await audit_service.record_reads_apart(request.app.state.sessions, user, [(case_id, view.case.status)])
+    return trail
 
 
 ActionFn = Callable[[CaseActions, Case], Awaitable[object]]
@@ -136,6 +125,8 @@ async def run_action(request: Request, session: SessionDep, user: User, case_id:
             ),
             case,
         )
+        # The answer is the whole case, contact and messages included: a supervisor's read as GET /cases/{id} is.
+        await audit_service.record_reads(session, user, [(case.id, case.status)])
         await session.commit()
     except CaseNotFound as exc:
         raise HTTPException(404, f"no case {case_id}") from exc

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select, update
 
+from case_api.audit import service as audit_service
 from case_api.audit.models import AuditEntry
 from case_api.auth.deps import CurrentUser, StaffUser
 from case_api.cases import access
@@ -48,16 +49,25 @@ async def _detail(session: SessionDep, contact: Contact, user: CurrentUser) -> C
     )
 
 
+def _shown(detail: ContactDetail) -> list[tuple[uuid.UUID, str]]:
+    """The citizen's platform identities next to each of their cases: a supervisor's read of every case shown."""
+    return [(c.id, c.status) for c in detail.cases]
+
+
 @router.get("/{contact_id}", response_model=ContactDetail, summary="A contact, linked identities, case history")
-async def get_contact(contact_id: uuid.UUID, session: SessionDep, user: StaffUser) -> ContactDetail:
+async def get_contact(request: Request, contact_id: uuid.UUID, session: SessionDep, user: StaffUser) -> ContactDetail:
     contact = await session.get(Contact, contact_id)
     if contact is None:
         raise HTTPException(404, f"no contact {contact_id}")
-    return await _detail(session, contact, user)
+    detail = await _detail(session, contact, user)
+    await audit_service.record_reads_apart(request.app.state.sessions, user, _shown(detail))
+    return detail
 
 
 @router.post("/{contact_id}/link", response_model=ContactDetail, summary="Mark two contacts as the same citizen")
-async def link(contact_id: uuid.UUID, body: LinkIn, session: SessionDep, user: StaffUser) -> ContactDetail:
+async def link(
+    request: Request, contact_id: uuid.UUID, body: LinkIn, session: SessionDep, user: StaffUser
+) -> ContactDetail:
     if body.other_contact_id == contact_id:
         raise HTTPException(422, "a contact cannot be linked to itself")
     contact = await session.get(Contact, contact_id)
@@ -84,5 +94,7 @@ async def link(contact_id: uuid.UUID, body: LinkIn, session: SessionDep, user: S
                 after=None,
             )
         )
+    detail = await _detail(session, contact, user)
+    await audit_service.record_reads(session, user, _shown(detail))
     await session.commit()
-    return await _detail(session, contact, user)
+    return detail
