@@ -73,6 +73,16 @@ async def test_a_backlog_does_not_restart_the_citizens_clock(sessions: Sessions)
     assert case.resolution_due_at == received + timedelta(days=5) == POLICY.resolution_due(case.created_at)
 
 
+async def test_a_backlog_across_midnight_keeps_the_days_numbers(sessions: Sessions) -> None:
+    """Messages received yesterday and reached today are numbered as yesterday's, as they are dated; today's
+    own sequence is untouched."""
+    yesterday = utcnow().replace(microsecond=0) - timedelta(days=1)
+    await intake(sessions, [routed("m1", sender="a", received_at=yesterday), routed("m2", sender="b")])
+    numbers = sorted(c.number for c in await cases(sessions))
+    day = (utcnow() - timedelta(days=1)).astimezone(TZ).strftime("%Y%m%d")
+    assert numbers == sorted([f"{day}-00001", f"{utcnow().astimezone(TZ):%Y%m%d}-00001"])
+
+
 async def test_other_contacts_channels_and_accounts_get_their_own_cases(sessions: Sessions) -> None:
     await intake(
         sessions,

@@ -368,9 +368,16 @@ async def intake_batch(
     commands: list[dict[str, Any]] = []
     audit: list[dict[str, Any]] = []
     if new_cases:
-        numbers = await reserve_numbers(session, len(new_cases), now=now, tz=tz)
-        for row, number in zip(new_cases, numbers, strict=True):
-            row["number"] = number
+        # Numbered by the day the centre received the message, as the case is dated: after a backlog crossing
+        # midnight, yesterday's messages keep yesterday's numbers. One reservation per day in the batch.
+        by_day: dict[str, list[dict[str, Any]]] = {}
+        for row in new_cases:
+            by_day.setdefault(row["created_at"].astimezone(tz).date().isoformat(), []).append(row)  # type: ignore[attr-defined]
+        for rows in by_day.values():
+            numbers = await reserve_numbers(session, len(rows), now=rows[0]["created_at"], tz=tz)
+            for row, number in zip(rows, numbers, strict=True):
+                row["number"] = number
+        for row in new_cases:
             count, last = touched.pop(row["id"])  # type: ignore[call-overload]
             row["message_count"], row["last_message_at"] = count, last
             case = _draft(row)
