@@ -118,3 +118,15 @@ async def test_creating_a_user_with_unknown_fields_is_refused(api: Api) -> None:
     created = await api.client.post("/api/v1/users", json=body)
     assert created.status_code == 422 and "active" in created.text
     assert "not-yet" not in {u["username"] for u in (await api.client.get("/api/v1/users")).json()}
+
+
+async def test_guessing_the_current_password_with_a_stolen_token_is_throttled(api: Api) -> None:  # noqa: F811
+    stolen = await api.as_user("victim", "operator")
+    guesses = [{"current_password": f"guess-{i:04d}", "new_password": "attacker-owns-it"} for i in range(6)]
+    codes = [(await api.client.post("/api/v1/auth/password", json=g, headers=stolen)).status_code for g in guesses]
+    assert codes == [403] * 5 + [429]
+    # Even the right password waits now: the guesser cannot tell it from a wrong one.
+    right = {"current_password": "correct-horse-9", "new_password": "attacker-owns-it"}
+    blocked = await api.client.post("/api/v1/auth/password", json=right, headers=stolen)
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+    assert await _sign_in(api, "victim", "correct-horse-9") == 200

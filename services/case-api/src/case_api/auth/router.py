@@ -126,8 +126,15 @@ async def update_user(username: str, body: UserUpdate, admin: AdminUser, session
 async def change_password(request: Request, body: PasswordChange, user: CurrentUser, session: SessionDep) -> TokenOut:
     """Every token issued before (other browsers, a stolen one) stops working; the answer is a fresh token, so
     the person changing it stays signed in here."""
+    # Throttled like signing in: whoever holds a stolen token must not be able to guess the password behind it.
+    throttle: LoginThrottle = request.app.state.login_throttle
+    key = f"password-change|{user.id}"
+    if wait := throttle.retry_after(key):
+        raise HTTPException(429, f"too many wrong passwords; try again in {wait} s", headers={"Retry-After": str(wait)})
     if not service.verify_password(user.password_hash, body.current_password):
+        throttle.failed(key)
         raise HTTPException(403, "the current password is wrong")
+    throttle.succeeded(key)
     user.password_hash, user.tokens_valid_after = service.hash_password(body.new_password), utcnow()
     await session.commit()
     return _token_for(request, user)
