@@ -18,6 +18,7 @@ from sqlalchemy import update
 
 from case_api.cases.deadlines import CalendarPolicy
 from case_api.cases.models import Case
+from case_api.cases.numbers import tracking_code
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
 from case_api.main import create_app
@@ -64,6 +65,11 @@ class Api:
 
     async def act(self, case_id: str, action: str, body: dict | None = None, headers: dict | None = None):
         return await self.client.post(f"/api/v1/cases/{case_id}/{action}", json=body or {}, headers=headers)
+
+    def tracking_url(self, number: str) -> str:
+        """The public tracking page of a case, with the code the citizen's acknowledgement carries."""
+        secret = Settings(kafka=self.kafka).secret_key  # the fixture's app uses the same (default) secret
+        return f"/api/v1/track/{number}?code={tracking_code(number, secret)}"
 
     async def events(self, expect: int) -> list[CaseEvent]:
         records = await read_topic(self.kafka, self.kafka.topics.case_events, expect=expect, timeout=10)
@@ -427,12 +433,16 @@ async def test_public_tracking_and_statistics_show_no_personal_data(api: Api) ->
     number = (await api.client.get(f"/api/v1/cases/{case_id}")).json()["number"]
     anonymous = httpx.AsyncClient(transport=api.client._transport, base_url="http://testserver")
     async with anonymous:
-        tracked = await anonymous.get(f"/api/v1/track/{number}")
+        tracked = await anonymous.get(api.tracking_url(number))
         assert tracked.status_code == 200
         body = tracked.json()
         assert (body["status_text"], body["department"]) == ("办理中", "市住房和城乡建设局")
         assert "13800000000" not in tracked.text and "oSecretOpenId" not in tracked.text
-        assert (await anonymous.get("/api/v1/track/20000101-00001")).status_code == 404
+        # Numbers are sequential: without the citizen's code the page does not even say whether one exists.
+        wrong = f"{(int(api.tracking_url(number)[-6:]) + 1) % 1_000_000:06d}"
+        for url in ("/api/v1/track/20000101-00001", f"/api/v1/track/{number}", f"/api/v1/track/{number}?code={wrong}"):
+            missing = await anonymous.get(url)
+            assert missing.status_code == 404 and missing.json()["detail"].endswith("tracking number and code")
         public = (await anonymous.get("/api/v1/public/stats/departments")).json()
         assert public["departments"][0]["name"] == "市住房和城乡建设局"
         assert "department_id" not in public["departments"][0]

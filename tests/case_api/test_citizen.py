@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from case_api.cases.models import Case, Message
+from case_api.cases.numbers import tracking_code
 from case_api.citizen.notices import Notices, progress_query, rating
 from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
@@ -73,6 +74,8 @@ async def test_a_new_case_is_acknowledged_with_its_tracking_number(sessions: Ses
     [case] = await cases(sessions)
     [command] = await commands(sessions)
     assert command["recipient_id"] == "oA" and case.number in command["text"]
+    # With the code the public tracking page asks for: only the citizen learns it.
+    assert f"查询码{tracking_code(case.number, NOTICES.secret)}" in command["text"]
     async with sessions() as session:
         reply = (await session.scalars(select(Reply))).one()
     assert reply.automatic and reply.created_by == "system"

@@ -59,7 +59,7 @@ async def test_asking_the_citizen_stops_the_clock_and_their_answer_restarts_it(a
     assert body["first_responded_at"] is not None  # asking is a response
     assert [r["text"] for r in body["replies"] if not r["created_by"] == "system"] == ["请补充小区名称和具体收费项目"]
     assert "resume" in body["allowed_actions"] and "wait-on-citizen" not in body["allowed_actions"]
-    tracked = (await api.client.get(f"/api/v1/track/{body['number']}", headers={"Authorization": ""})).json()
+    tracked = (await api.client.get(api.tracking_url(body["number"]), headers={"Authorization": ""})).json()
     assert tracked["status_text"] == "待您补充材料"  # the citizen sees that the case waits on them
     again = await api.act(case_id, "wait-on-citizen", {"text": "还有吗"})
     assert again.status_code == 409 and "waiting on the citizen" in again.json()["detail"]
@@ -75,7 +75,7 @@ async def test_asking_the_citizen_stops_the_clock_and_their_answer_restarts_it(a
     assert case["due_at"] == case["resolution_due_at"]
     assert datetime.fromisoformat(case["resolution_due_at"]) >= resolution_before
     assert "wait-on-citizen" in case["allowed_actions"] and "resume" not in case["allowed_actions"]
-    tracked = (await api.client.get(f"/api/v1/track/{case['number']}", headers={"Authorization": ""})).json()
+    tracked = (await api.client.get(api.tracking_url(case["number"]), headers={"Authorization": ""})).json()
     assert tracked["status_text"] == "办理中"
 
     events = [e for e in await api.events(expect=7) if e.data.case["id"] == case_id]

@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             low_rating=settings.low_rating,
             low_rating_action=settings.low_rating_action,
             accounts=accounts,
+            secret=settings.secret_key,
         )
         topics = settings.kafka.topics
         producer = make_producer(settings.kafka, client_id=settings.service_name)

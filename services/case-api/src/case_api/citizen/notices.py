@@ -7,10 +7,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from case_api.cases.numbers import tracking_code
 from shared.accounts import AccountRegistry
 from shared.contracts.v1 import Channel
 
-ACK_TEMPLATE = "您的诉求已收到，受理编号{number}。我们会尽快办理，回复“查询”可随时了解进度。"
+ACK_TEMPLATE = "您的诉求已收到，受理编号{number}，查询码{code}。我们会尽快办理，回复“查询”可随时了解进度。"
 RATING_TEMPLATE = "您的诉求（编号{number}）已办结。请回复数字1-5为本次办理评分（5为非常满意，1为非常不满意）。"
 PROGRESS_LINE = "编号{number}：{status}"
 
@@ -39,6 +40,7 @@ class Notices:
     low_rating: int = 2  # this score or lower…
     low_rating_action: str = "reopen"  # …reopens the case ("reopen") or only flags it for supervisors ("flag")
     accounts: AccountRegistry = field(default_factory=lambda: AccountRegistry([]))
+    secret: str = ""  # derives each number's tracking code (cases.numbers.tracking_code)
 
     def ack_text(self, channel: str, account_id: str, number: str) -> str | None:
         """The acknowledgement for a new case, or None when this account has it switched off."""
@@ -46,7 +48,8 @@ class Notices:
         extra = (account.model_extra or {}) if account else {}
         if not extra.get("acknowledge", self.acknowledge):
             return None
-        return str(extra.get("acknowledge_template", self.ack_template)).format(number=number)
+        template = str(extra.get("acknowledge_template", self.ack_template))
+        return template.format(number=number, code=tracking_code(number, self.secret))
 
     def rating_text(self, number: str) -> str | None:
         return self.rating_template.format(number=number) if self.request_rating else None

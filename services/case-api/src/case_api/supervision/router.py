@@ -3,6 +3,7 @@ public tracking page a citizen reaches with their tracking number."""
 
 from __future__ import annotations
 
+import hmac
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from case_api.auth.deps import CurrentUser
 from case_api.auth.models import Role
 from case_api.cases.models import Case
+from case_api.cases.numbers import tracking_code
 from case_api.catalog.models import Category, Department
 from case_api.citizen.commands import public_status
 from case_api.deps import SessionDep
@@ -116,10 +118,21 @@ class TrackingOut(BaseModel):
 
 
 @router.get("/track/{number}", response_model=TrackingOut, summary="Public progress of a case by tracking number")
-async def track(number: str, session: SessionDep) -> TrackingOut:
-    case = await session.scalar(select(Case).where(Case.number == number))
+async def track(
+    request: Request,
+    number: str,
+    session: SessionDep,
+    code: Annotated[str, Query(description="the six-digit code in the citizen's acknowledgement")] = "",
+) -> TrackingOut:
+    # One answer for an unknown number and a wrong code: the page must not tell which numbers exist.
+    expected = tracking_code(number, request.app.state.settings.secret_key)
+    case = (
+        await session.scalar(select(Case).where(Case.number == number))
+        if hmac.compare_digest(code.encode(), expected.encode())
+        else None
+    )
     if case is None:
-        raise HTTPException(404, "no case with that tracking number")
+        raise HTTPException(404, "no case with that tracking number and code")
     category = await session.get(Category, case.category_id) if case.category_id else None
     department = await session.get(Department, case.department_id) if case.department_id else None
     return TrackingOut(
