@@ -99,9 +99,11 @@ class AlipayClient:
             response = await self._http.post(
                 self._api_base, content=body.encode("ascii"), headers=headers, timeout=self._timeout
             )
-        except httpx.TransportError as exc:
+        except httpx.TimeoutException as exc:
             # A timeout may hide a delivered message; a retry then risks a duplicate, not a loss.
-            raise TransientDeliveryError("http", f"{type(exc).__name__}: {exc}") from exc
+            raise TransientDeliveryError("timeout", f"{type(exc).__name__} calling {method}") from exc
+        except httpx.TransportError as exc:  # the same codes as the other channels: operators read them side by side
+            raise TransientDeliveryError("network", f"{type(exc).__name__}: {exc}") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientDeliveryError(f"http-{response.status_code}", response.reason_phrase)
         if response.status_code != 200:
