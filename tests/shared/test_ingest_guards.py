@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic_core import PydanticSerializationError
@@ -53,16 +54,15 @@ async def test_production_refuses_the_example_credentials(kafka_settings: KafkaS
     assert "wechat:city-wechat.api_base" in str(refused.value)
 
 
-async def test_a_flood_on_one_account_gets_429_with_retry_after(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+def limited(kafka_settings: KafkaSettings, tmp_path: Path, **limits: Any) -> Settings:
+    """ingest-wechat with one account, `city` (token `tok`), and the flood limits given."""
     accounts = tmp_path / "accounts.yaml"
     accounts.write_text("accounts:\n  - {id: city, channel: wechat, name: c, token: tok, app_id: wx1}\n")
-    settings = Settings(
-        accounts_file=accounts,
-        kafka=kafka_settings,
-        outbound=OutboundSettings(enabled=False),
-        webhook_rate_per_account=1,
-        webhook_burst_per_account=2,
-    )
+    return Settings(accounts_file=accounts, kafka=kafka_settings, outbound=OutboundSettings(enabled=False), **limits)
+
+
+async def test_a_flood_on_one_account_gets_429_with_retry_after(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    settings = limited(kafka_settings, tmp_path, webhook_rate_per_account=1, webhook_burst_per_account=2)
     account = WeChatAccount(token="tok", app_id="wx1")
     app = create_app(settings)
     async with serving(app) as client:
@@ -81,12 +81,9 @@ async def test_a_flood_on_one_account_gets_429_with_retry_after(kafka_settings: 
 
 
 async def test_forged_pushes_do_not_use_up_the_accounts_bucket(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
-    accounts = tmp_path / "accounts.yaml"
-    accounts.write_text("accounts:\n  - {id: city, channel: wechat, name: c, token: tok, app_id: wx1}\n")
-    settings = Settings(
-        accounts_file=accounts,
-        kafka=kafka_settings,
-        outbound=OutboundSettings(enabled=False),
+    settings = limited(
+        kafka_settings,
+        tmp_path,
         max_body_bytes=1024,
         webhook_rate_per_account=0.01,  # nothing refills during the test
         webhook_burst_per_account=2,

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     stack = Stack(broker_port=None if args.external_broker else args.broker_port)
     stopping = False
     fakes: list[FakePlatform] = []
-    shown: dict[str, int] = {}
+    shown: dict[str, int] = {}  # calls to the fakes already printed
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     try:
         fakes = local_platforms(simulate.accounts_file(None))
-        shown = {fake.name: 0 for fake in fakes}
         stack.start()
         print("\nThe inbox is running (Ctrl-C stops everything):", *stack.urls(), sep="\n  ", flush=True)
         if stack.broker is not None:
@@ -64,11 +63,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         while not stopping:
-            for fake in fakes:
-                received = fake.received
-                for item in received[shown[fake.name] :]:
-                    print(f"{'platform':>13} | {simulate.describe(fake, item)}", flush=True)
-                shown[fake.name] = len(received)
+            simulate.print_new_calls(fakes, shown, prefix=f"{'platform':>13} | ")
             if dead := stack.exited():
                 print(
                     f"\n{', '.join(dead)} stopped unexpectedly; stopping the rest.",

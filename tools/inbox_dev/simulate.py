@@ -149,14 +149,19 @@ def describe(fake: FakePlatform, received: Received) -> str:
     return f"{fake.name} API ← {received.method} {received.path} {_one_line(body, 100)}"
 
 
+def print_new_calls(fakes: list[FakePlatform], seen: dict[str, int], prefix: str = "") -> None:
+    """Print what each fake received since the last call (`seen`: how many of its calls were printed)."""
+    for fake in fakes:
+        received = fake.received
+        for item in received[seen.get(fake.name, 0) :]:
+            print(prefix + describe(fake, item), flush=True)
+        seen[fake.name] = len(received)
+
+
 async def watch(fakes: list[FakePlatform]) -> None:
-    seen = {fake.name: 0 for fake in fakes}
+    seen: dict[str, int] = {}
     while True:
-        for fake in fakes:
-            received = fake.received
-            for item in received[seen[fake.name] :]:
-                print(describe(fake, item), flush=True)
-            seen[fake.name] = len(received)
+        print_new_calls(fakes, seen)
         await asyncio.sleep(0.3)
 
 

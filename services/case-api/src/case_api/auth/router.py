@@ -29,8 +29,7 @@ async def token(
 ) -> TokenOut:
     throttle: LoginThrottle = request.app.state.login_throttle
     key = f"{form.username}|{request.client.host if request.client else '-'}"
-    if wait := throttle.retry_after(key):
-        raise HTTPException(429, f"too many failed sign-ins; try again in {wait} s", headers={"Retry-After": str(wait)})
+    _refuse_while_throttled(throttle, key, "too many failed sign-ins")
     try:
         user = await service.authenticate(session, username=form.username, password=form.password)
     except service.InvalidCredentials as exc:
@@ -38,6 +37,11 @@ async def token(
         raise HTTPException(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"}) from exc
     throttle.succeeded(key)
     return _token_for(request, user)
+
+
+def _refuse_while_throttled(throttle: LoginThrottle, key: str, what: str) -> None:
+    if wait := throttle.retry_after(key):
+        raise HTTPException(429, f"{what}; try again in {wait} s", headers={"Retry-After": str(wait)})
 
 
 def _token_for(request: Request, user: User) -> TokenOut:
@@ -129,8 +133,7 @@ async def change_password(request: Request, body: PasswordChange, user: CurrentU
     # Throttled like signing in: whoever holds a stolen token must not be able to guess the password behind it.
     throttle: LoginThrottle = request.app.state.login_throttle
     key = f"password-change|{user.id}"
-    if wait := throttle.retry_after(key):
-        raise HTTPException(429, f"too many wrong passwords; try again in {wait} s", headers={"Retry-After": str(wait)})
+    _refuse_while_throttled(throttle, key, "too many wrong passwords")
     if not service.verify_password(user.password_hash, body.current_password):
         throttle.failed(key)
         raise HTTPException(403, "the current password is wrong")
