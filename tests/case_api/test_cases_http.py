@@ -665,3 +665,70 @@ async def test_a_transfer_keeps_the_co_handlers_parts(api: Api) -> None:
         ("environment", "helper"),
     ]
     assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).status_code == 200
+
+
+async def _co_handled(api: Api) -> str:
+    """A case dispatched to housing with environment helping."""
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "accept")
+    await api.act(case_id, "classify", {"category_id": "housing-property"})
+    helper = {"co_handlers": [{"department_id": "environment", "part": "检测噪音"}]}
+    assert (await api.act(case_id, "dispatch", helper)).status_code == 200
+    return case_id
+
+
+async def test_a_co_handler_is_offered_only_what_it_can_do(api: Api) -> None:
+    """The actions a case offers are the ones that would succeed: a helper escalates and completes its own part;
+    answering, transferring and closing are the lead's, and a helper's claim would keep operators off the case."""
+    case_id = await _co_handled(api)
+    env = await api.as_user("h-env3", "handler", "environment")
+    housing = await api.as_user("h-housing3", "handler", "housing")
+    offered = (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).json()["allowed_actions"]
+    assert sorted(offered) == ["complete-part", "escalate"]
+    lead = (await api.client.get(f"/api/v1/cases/{case_id}", headers=housing)).json()["allowed_actions"]
+    assert {"reply", "transfer", "add-co-handler", "remove-co-handler"} <= set(lead)
+    assert "complete-part" not in lead  # the lead's handlers complete no helper's part
+    refused = await api.act(case_id, "claim", headers=env)
+    assert refused.status_code == 409 and "lead department" in refused.json()["detail"]
+    assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["claimed_by"] is None
+    await api.act(case_id, "co-handlers/environment/complete", {"note": "达标"}, headers=env)
+    offered = (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).json()["allowed_actions"]
+    assert offered == ["escalate"]
+    lead = (await api.client.get(f"/api/v1/cases/{case_id}", headers=housing)).json()["allowed_actions"]
+    assert "remove-co-handler" not in lead  # nothing open left to withdraw
+
+
+async def test_the_lead_withdraws_a_part_it_no_longer_needs_and_the_case_can_close(api: Api) -> None:
+    case_id = await _co_handled(api)
+    env = await api.as_user("h-env4", "handler", "environment")
+    housing = await api.as_user("h-housing4", "handler", "housing")
+    await api.act(case_id, "reply", {"text": "已处理"}, headers=housing)
+    assert (await api.act(case_id, "close", headers=housing)).status_code == 409  # environment's part is open
+    path = "co-handlers/environment/remove"
+    assert (await api.act(case_id, path, {"reason": " "}, headers=housing)).status_code == 422
+    assert (await api.act(case_id, path, {"reason": "不再需要"}, headers=env)).status_code == 409  # not the lead
+    unknown = await api.act(case_id, "co-handlers/market/remove", {"reason": "不再需要"}, headers=housing)
+    assert unknown.status_code == 422 and "market" in unknown.json()["detail"]
+    removed = await api.act(case_id, path, {"reason": "现场已核实，无需检测"}, headers=housing)
+    assert removed.status_code == 200, removed.text
+    assert [d["department_id"] for d in removed.json()["departments"]] == ["housing"]
+    # The department whose part was withdrawn no longer sees the case; the lead can close it.
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).status_code == 404
+    assert (await api.act(case_id, "close", headers=housing)).json()["status"] == "closed"
+    event = next(e for e in await api.events(expect=7) if e.type == "gov.inbox.case.co-handler-removed")
+    assert event.data.change.reason == "现场已核实，无需检测"
+    assert event.data.change.details == {"department_id": "environment", "part": "检测噪音"}
+    audit = (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json()
+    assert [(a["actor"], a["reason"]) for a in audit if a["action"] == "remove-co-handler"] == [
+        ("h-housing4", "现场已核实，无需检测")
+    ]
+
+
+async def test_a_done_part_stays_on_the_case(api: Api) -> None:
+    case_id = await _co_handled(api)
+    env = await api.as_user("h-env5", "handler", "environment")
+    await api.act(case_id, "co-handlers/environment/complete", {"note": "达标"}, headers=env)
+    refused = await api.act(case_id, "co-handlers/environment/remove", {"reason": "不再需要"})
+    assert refused.status_code == 409 and "done" in refused.json()["detail"]
+    parts = (await api.client.get(f"/api/v1/cases/{case_id}")).json()["departments"]
+    assert [(p["department_id"], p["status"]) for p in parts] == [("housing", "open"), ("environment", "done")]

@@ -31,6 +31,7 @@ EXPECTED: dict[str, dict[CaseStatus, CaseStatus]] = {
     "reopen": {S.CLOSED: S.ACCEPTED},
     "discard": {S.NEW: S.CLOSED, S.ACCEPTED: S.CLOSED, S.CLASSIFIED: S.CLOSED},
     "add-co-handler": {S.DISPATCHED: S.DISPATCHED},
+    "remove-co-handler": {S.DISPATCHED: S.DISPATCHED, S.REPLIED: S.REPLIED},
     "complete-part": {S.DISPATCHED: S.DISPATCHED, S.REPLIED: S.REPLIED},
     "wait-on-citizen": {S.DISPATCHED: S.DISPATCHED},
     "resume": {},  # only a case that is waiting on the citizen can resume

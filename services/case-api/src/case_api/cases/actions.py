@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from case_api.sla import PromiseError
 
 from . import access
 from .deadlines import DeadlinePolicy, end_wait, waited
-from .lifecycle import Action, ensure_allowed, record, transition
+from .lifecycle import Action, allowed_actions, ensure_allowed, record, transition
 from .models import Case, CaseDepartment, CaseStatus, CaseTransfer, Message
 
 
@@ -59,9 +60,44 @@ def check_claim(case: Case, user: User, now: datetime) -> None:
         raise Conflict(f"case is claimed by {case.claimed_by} until {case.claim_expires_at.isoformat()}")
 
 
+# What the lead department decides. A co-handling department's handlers see the case, escalate it and complete
+# their own part; answering the citizen, passing the case on, closing it and choosing helpers stay with the lead.
+LEAD_ONLY = frozenset(
+    {
+        Action.REPLY,
+        Action.INTERIM_REPLY,
+        Action.WAIT_ON_CITIZEN,
+        Action.RESUME,
+        Action.TRANSFER,
+        Action.CLOSE,
+        Action.ADD_CO_HANDLER,
+        Action.REMOVE_CO_HANDLER,
+    }
+)
+
+
 def _lead_only(case: Case, user: User) -> None:
     if not access.is_lead_handler(user, case):
         raise Conflict("only the lead department's handlers can do this")
+
+
+def available(user: User, case: Case, parts: Sequence[CaseDepartment]) -> list[str]:
+    """The case detail's `allowed_actions`: the table's moves for the caller's role in the case's state, less
+    what their department's part rules out, so a screen offers no button that would answer 409."""
+    lead = access.is_lead_handler(user, case)
+    open_parts = {p.department_id for p in parts if p.role == "helper" and p.status == "open"}
+    completable = open_parts & {user.department_id} if user.role == Role.HANDLER else open_parts
+    offered = []
+    for name in allowed_actions(case.status, user.role, waiting=case.waiting_since is not None):
+        action = Action(name)
+        if action in LEAD_ONLY and not lead:
+            continue
+        if action == Action.COMPLETE_PART and not completable:
+            continue
+        if action == Action.REMOVE_CO_HANDLER and not open_parts:
+            continue
+        offered.append(name)
+    return offered
 
 
 async def _department(session: AsyncSession, department_id: str) -> Department:
@@ -98,6 +134,8 @@ class CaseActions:
 
     def _check(self, case: Case, action: Action, reason: str | None = None) -> None:
         ensure_allowed(case, action, self.user.role, reason)
+        if action in LEAD_ONLY:
+            _lead_only(case, self.user)
 
     async def _move(
         self,
@@ -245,7 +283,6 @@ class CaseActions:
     async def reply(self, case: Case, *, text: str) -> Reply:
         self._check(case, Action.REPLY)
         check_claim(case, self.user, self.now)
-        _lead_only(case, self.user)
         reply = await self._queue_reply(case, text, interim=False, promised_at=None)
         await self._move(
             case,
@@ -263,7 +300,6 @@ class CaseActions:
     async def wait_on_citizen(self, case: Case, *, text: str) -> Reply:
         """Ask the citizen for what is missing; the resolution clock stands still until they answer."""
         self._check(case, Action.WAIT_ON_CITIZEN)
-        _lead_only(case, self.user)
         reply = await self._queue_reply(case, text, interim=True)
         await self._move(
             case,
@@ -277,7 +313,6 @@ class CaseActions:
     async def resume(self, case: Case, *, reason: str) -> None:
         """Stop waiting without the citizen's message (they phoned, or waiting longer is pointless)."""
         self._check(case, Action.RESUME, reason)
-        _lead_only(case, self.user)
         details = waited(case, self.now, via="staff")
         await self._move(
             case, Action.RESUME, reason=reason, changes=end_wait(case, self.policy, self.now), details=details
@@ -285,7 +320,6 @@ class CaseActions:
 
     async def interim_reply(self, case: Case, *, text: str, promised_at: datetime) -> Reply:
         self._check(case, Action.INTERIM_REPLY)
-        _lead_only(case, self.user)
         try:
             resolution_due = self.policy.promised_due(case, promised_at=promised_at, now=self.now)
         except PromiseError as exc:
@@ -305,7 +339,6 @@ class CaseActions:
 
     async def transfer(self, case: Case, *, department_id: str, reason: str) -> None:
         self._check(case, Action.TRANSFER, reason)
-        _lead_only(case, self.user)
         await _department(self.session, department_id)
         if department_id == case.department_id:
             raise Invalid("the case is already with that department")
@@ -378,7 +411,6 @@ class CaseActions:
 
     async def close(self, case: Case, *, reason: str | None) -> None:
         self._check(case, Action.CLOSE)
-        _lead_only(case, self.user)
         open_parts = (
             await self.session.scalars(
                 select(CaseDepartment.department_id).where(
@@ -422,7 +454,6 @@ class CaseActions:
 
     async def add_co_handler(self, case: Case, *, department_id: str, part: str) -> None:
         self._check(case, Action.ADD_CO_HANDLER)
-        _lead_only(case, self.user)
         await _department(self.session, department_id)
         existing = await self.session.get(CaseDepartment, (case.id, department_id))
         if department_id == case.department_id or existing is not None:
@@ -439,6 +470,25 @@ class CaseActions:
             )
         )
         await self._move(case, Action.ADD_CO_HANDLER, details={"department_id": department_id, "part": part})
+
+    async def remove_co_handler(self, case: Case, *, department_id: str, reason: str) -> None:
+        """The lead no longer needs a helper's open part (the case would otherwise not close). The part goes, and
+        with it the department's access; a done part stays, as the record of what that department did."""
+        self._check(case, Action.REMOVE_CO_HANDLER, reason)
+        part = await self.session.get(CaseDepartment, (case.id, department_id))
+        if part is None or part.role != "helper":
+            raise Invalid(f"department {department_id!r} is not co-handling this case")
+        if part.status == "done":
+            raise Conflict("that part is already done: it stays on the case as the record of what was done")
+        # The part first, as when a dispatch ends parts: the announcement no longer reaches that department.
+        await self.session.delete(part)
+        await self.session.flush()
+        await self._move(
+            case,
+            Action.REMOVE_CO_HANDLER,
+            reason=reason,
+            details={"department_id": department_id, "part": part.part},
+        )
 
     async def complete_part(self, case: Case, *, department_id: str, note: str | None) -> None:
         self._check(case, Action.COMPLETE_PART)
@@ -458,6 +508,9 @@ class CaseActions:
     # release is one audit entry and one event, naming whose claim it ended when it was someone else's.
     async def claim(self, case: Case, *, lease: timedelta) -> None:
         check_claim(case, self.user, self.now)
+        if not access.is_lead_handler(self.user, case):
+            # A claim says who works the case; a helper's claim would keep operators off a case it does not own.
+            raise Conflict("only the lead department's handlers claim a case; a co-handler completes its part")
         if case.status == CaseStatus.CLOSED:
             raise Conflict("a closed case cannot be claimed")
         expires = self.now + lease

@@ -43,6 +43,7 @@ class Action(StrEnum):
     REOPEN = "reopen"
     DISCARD = "discard"  # spam, duplicates, not a request: closed without an answer, reason required
     ADD_CO_HANDLER = "add-co-handler"
+    REMOVE_CO_HANDLER = "remove-co-handler"  # the lead no longer needs a helper's part; reason required
     COMPLETE_PART = "complete-part"
     WAIT_ON_CITIZEN = "wait-on-citizen"  # ask the citizen for missing details; the resolution clock stops
     RESUME = "resume"  # the details came another way (phone, counter), or there is no point waiting longer
@@ -71,6 +72,10 @@ MOVES: dict[Action, Move] = {
     Action.REOPEN: Move(frozenset({S.CLOSED}), S.ACCEPTED, STAFF, "reopened", needs_reason=True),
     Action.DISCARD: Move(frozenset({S.NEW, S.ACCEPTED, S.CLASSIFIED}), S.CLOSED, STAFF, "discarded", needs_reason=True),
     Action.ADD_CO_HANDLER: Move(frozenset({S.DISPATCHED}), None, EVERYONE, "co-handler-added"),
+    # Replied but not closable because a part is open that is no longer needed: the lead withdraws it.
+    Action.REMOVE_CO_HANDLER: Move(
+        frozenset({S.DISPATCHED, S.REPLIED}), None, EVERYONE, "co-handler-removed", needs_reason=True
+    ),
     Action.COMPLETE_PART: Move(frozenset({S.DISPATCHED, S.REPLIED}), None, EVERYONE, "part-completed"),
     Action.WAIT_ON_CITIZEN: Move(frozenset({S.DISPATCHED}), None, EVERYONE, "waiting-on-citizen"),
     # The citizen's own answer resumes the clock by itself (intake); this is for answers that came another way.

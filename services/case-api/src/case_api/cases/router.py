@@ -19,8 +19,8 @@ from case_api.deps import SessionDep
 from shared.contracts.v1 import Channel, utcnow
 
 from . import service
-from .actions import CaseActions, CaseNotFound, Conflict, Invalid, load_for_update
-from .lifecycle import IllegalMove, NotPermitted, ReasonRequired, allowed_actions
+from .actions import CaseActions, CaseNotFound, Conflict, Invalid, available, load_for_update
+from .lifecycle import IllegalMove, NotPermitted, ReasonRequired
 from .models import Case, CaseStatus
 from .schemas import (
     AuditOut,
@@ -84,7 +84,7 @@ async def case_detail(session: SessionDep, case_id: uuid.UUID, user: User, check
         messages=[MessageOut.model_validate(m) for m in view.messages],
         departments=[DepartmentPart.model_validate(p) for p in view.parts],
         replies=[ReplyOut.model_validate(r) for r in view.replies],
-        allowed_actions=allowed_actions(view.case.status, user.role, waiting=view.case.waiting_since is not None),
+        allowed_actions=available(user, view.case, view.parts),
     )
 
 
@@ -280,12 +280,7 @@ async def add_co_handler(
     )
 
 
-@router.post(
-    "/{case_id}/co-handlers/{department_id}/complete",
-    response_model=CaseDetail,
-    responses=_ERRORS,
-    summary="A co-handling department reports its part done",
-)
+@_action("co-handlers/{department_id}/complete", "A co-handling department reports its part done")
 async def complete_part(
     case_id: uuid.UUID,
     department_id: str,
@@ -296,6 +291,19 @@ async def complete_part(
 ) -> CaseDetail:
     return await run_action(
         request, session, user, case_id, lambda a, c: a.complete_part(c, department_id=department_id, note=body.note)
+    )
+
+
+@_action("co-handlers/{department_id}/remove", "The lead withdraws an open part it no longer needs, with the reason")
+async def remove_co_handler(
+    case_id: uuid.UUID, department_id: str, body: ReasonIn, request: Request, session: SessionDep, user: CurrentUser
+) -> CaseDetail:
+    return await run_action(
+        request,
+        session,
+        user,
+        case_id,
+        lambda a, c: a.remove_co_handler(c, department_id=department_id, reason=body.reason),
     )
 
 
