@@ -732,3 +732,22 @@ async def test_a_done_part_stays_on_the_case(api: Api) -> None:
     assert refused.status_code == 409 and "done" in refused.json()["detail"]
     parts = (await api.client.get(f"/api/v1/cases/{case_id}")).json()["departments"]
     assert [(p["department_id"], p["status"]) for p in parts] == [("housing", "open"), ("environment", "done")]
+
+
+async def test_no_active_category_routes_to_an_inactive_department(api: Api) -> None:
+    """Dispatching by category must always reach a department that can take cases."""
+    closed = {"id": "old-bureau", "name": "已撤销的局", "active": False}
+    assert (await api.client.put("/api/v1/departments/old-bureau", json=closed)).status_code == 200
+    category = {"id": "old-matters", "name": "旧事项", "department_id": "old-bureau"}
+    refused = await api.client.put("/api/v1/categories/old-matters", json=category)
+    assert refused.status_code == 422 and "old-bureau" in refused.json()["detail"]
+    kept = await api.client.put("/api/v1/categories/old-matters", json=category | {"active": False})
+    assert kept.status_code == 200  # an inactive category may keep its old department
+    # The other way round: a department cannot close while active categories still go to it.
+    housing = {"id": "housing", "name": "市住房和城乡建设局", "active": False}
+    blocked = await api.client.put("/api/v1/departments/housing", json=housing)
+    assert blocked.status_code == 409 and "housing-property" in blocked.json()["detail"]
+    departments = (await api.client.get("/api/v1/departments")).json()
+    assert next(d for d in departments if d["id"] == "housing")["active"] is True
+    categories = (await api.client.get("/api/v1/categories")).json()
+    assert "old-matters" not in {c["id"] for c in categories if c["active"]}

@@ -55,6 +55,19 @@ async def departments(session: SessionDep, _: CurrentUser) -> list[Department]:
 async def put_department(department_id: str, body: DepartmentIn, session: SessionDep, _: AdminUser) -> Department:
     if body.id != department_id:
         raise HTTPException(422, "the id in the body must match the path")
+    if not body.active:
+        # Dispatching by category would then send cases to a department nobody can dispatch to.
+        routed_here = (
+            await session.scalars(
+                select(Category.id)
+                .where(Category.department_id == department_id, Category.active.is_(True))
+                .order_by(Category.id)
+            )
+        ).all()
+        if routed_here:
+            raise HTTPException(
+                409, f"active categories still go to {department_id!r}: {', '.join(routed_here)}; move them first"
+            )
     department = await session.get(Department, department_id)
     if department is None:
         department = Department(id=body.id, name=body.name, active=body.active)
@@ -74,8 +87,9 @@ async def categories(session: SessionDep, _: CurrentUser) -> list[Category]:
 async def put_category(category_id: str, body: CategoryIn, session: SessionDep, _: AdminUser) -> Category:
     if body.id != category_id:
         raise HTTPException(422, "the id in the body must match the path")
-    if await session.get(Department, body.department_id) is None:
-        raise HTTPException(422, f"no department {body.department_id!r}")
+    department = await session.get(Department, body.department_id)
+    if department is None or (body.active and not department.active):
+        raise HTTPException(422, f"no active department {body.department_id!r}")
     category = await session.get(Category, category_id)
     if category is None:
         category = Category(id=body.id, name=body.name, department_id=body.department_id, active=body.active)
