@@ -751,3 +751,39 @@ async def test_no_active_category_routes_to_an_inactive_department(api: Api) -> 
     assert next(d for d in departments if d["id"] == "housing")["active"] is True
     categories = (await api.client.get("/api/v1/categories")).json()
     assert "old-matters" not in {c["id"] for c in categories if c["active"]}
+
+
+async def test_a_department_returns_a_case_that_is_not_theirs_to_the_operators(api: Api) -> None:
+    """DESIGN: handlers "ask for transfer". A department that does not know who owns a case sends it back with
+    why (and who it thinks owns it); the operators see it again and dispatch it, the citizen's deadline unchanged."""
+    case_id = await _co_handled(api)  # housing leads, environment helps
+    housing = await api.as_user("h-housing6", "handler", "housing")
+    env = await api.as_user("h-env6", "handler", "environment")
+    operator = await api.as_user("op6", "operator")
+    await api.act(case_id, "claim", headers=housing)
+    before = (await api.client.get(f"/api/v1/cases/{case_id}")).json()
+    assert (await api.act(case_id, "return", {"reason": "   "}, headers=housing)).status_code == 422
+    assert (await api.act(case_id, "return", {"reason": "不归我局"}, headers=env)).status_code == 409  # a helper
+    unknown = await api.act(case_id, "return", {"reason": "不归我局", "department_id": "nowhere"}, headers=housing)
+    assert unknown.status_code == 422 and "nowhere" in unknown.json()["detail"]
+    returned = await api.act(
+        case_id, "return", {"reason": "属于市场监管职责", "department_id": "market"}, headers=housing
+    )
+    assert returned.status_code == 200, returned.text
+    body = returned.json()
+    assert (body["status"], body["department_id"], body["claimed_by"]) == ("classified", None, None)
+    assert body["departments"] == [] and body["resolution_due_at"] == before["resolution_due_at"]
+    for department in (housing, env):  # the round is over for both
+        assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=department)).status_code == 404
+    queue = (await api.client.get("/api/v1/queue", headers=operator)).json()
+    assert [c["id"] for c in queue["items"]] == [case_id]
+    event = (await api.events(expect=6))[-1]
+    assert event.type == "gov.inbox.case.returned" and event.data.change.reason == "属于市场监管职责"
+    assert event.data.change.details == {
+        "from_department_id": "housing",
+        "suggested_department_id": "market",
+        "ended_co_handlers": ["environment"],
+    }
+    again = await api.act(case_id, "dispatch", {"department_id": "market"}, headers=operator)
+    assert again.status_code == 200, again.text
+    assert [(d["department_id"], d["role"]) for d in again.json()["departments"]] == [("market", "lead")]

@@ -26,6 +26,7 @@ EXPECTED: dict[str, dict[CaseStatus, CaseStatus]] = {
     "reply": {S.CLASSIFIED: S.REPLIED, S.DISPATCHED: S.REPLIED, S.REPLIED: S.REPLIED},
     "interim-reply": {S.DISPATCHED: S.DISPATCHED},
     "transfer": {S.DISPATCHED: S.DISPATCHED},
+    "return": {S.DISPATCHED: S.CLASSIFIED},
     "escalate": {s: s for s in OPEN},
     "close": {S.REPLIED: S.CLOSED},
     "reopen": {S.CLOSED: S.ACCEPTED},

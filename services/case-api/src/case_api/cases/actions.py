@@ -69,6 +69,7 @@ LEAD_ONLY = frozenset(
         Action.WAIT_ON_CITIZEN,
         Action.RESUME,
         Action.TRANSFER,
+        Action.RETURN,
         Action.CLOSE,
         Action.ADD_CO_HANDLER,
         Action.REMOVE_CO_HANDLER,
@@ -365,6 +366,30 @@ class CaseActions:
             )
         )
         await self._lead(case, department_id)
+
+    async def send_back(self, case: Case, *, reason: str, suggested_department_id: str | None) -> None:
+        """The department returns a case that is not theirs to the operators' queue, optionally naming who it
+        thinks owns it. The round of work ends: its parts and their access go, as a new dispatch would end them,
+        and so does any claim. The deadlines stay: the citizen has been waiting since the message came."""
+        self._check(case, Action.RETURN, reason)
+        if suggested_department_id is not None:
+            await _department(self.session, suggested_department_id)
+        parts = (await self.session.scalars(select(CaseDepartment).where(CaseDepartment.case_id == case.id))).all()
+        for part in parts:
+            await self.session.delete(part)
+        await self.session.flush()  # the event below no longer reaches the departments whose part ended
+        details: dict[str, object] = {"from_department_id": case.department_id}
+        if suggested_department_id:
+            details["suggested_department_id"] = suggested_department_id
+        if ended := sorted(p.department_id for p in parts if p.role == "helper"):
+            details["ended_co_handlers"] = ended
+        await self._move(
+            case,
+            Action.RETURN,
+            reason=reason,
+            changes={"department_id": None, "claimed_by": None, "claim_expires_at": None},
+            details=details,
+        )
 
     async def _lead(self, case: Case, department_id: str, *, new_round: bool = False) -> list[str]:
         """Make `department_id` the case's one lead part, which always mirrors `Case.department_id`: a department

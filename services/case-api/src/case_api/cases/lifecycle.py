@@ -38,6 +38,7 @@ class Action(StrEnum):
     REPLY = "reply"
     INTERIM_REPLY = "interim-reply"
     TRANSFER = "transfer"
+    RETURN = "return"  # not this department's: back to the operators to dispatch again, reason required
     ESCALATE = "escalate"
     CLOSE = "close"
     REOPEN = "reopen"
@@ -67,6 +68,9 @@ MOVES: dict[Action, Move] = {
     Action.REPLY: Move(frozenset({S.CLASSIFIED, S.DISPATCHED, S.REPLIED}), S.REPLIED, EVERYONE, "replied"),
     Action.INTERIM_REPLY: Move(frozenset({S.DISPATCHED}), None, EVERYONE, "interim-replied"),
     Action.TRANSFER: Move(frozenset({S.DISPATCHED}), S.DISPATCHED, EVERYONE, "transferred", needs_reason=True),
+    # A department that does not know who owns the case sends it back rather than guess (DESIGN: "ask for
+    # transfer"); the operators dispatch it again, and the citizen's deadlines keep running meanwhile.
+    Action.RETURN: Move(frozenset({S.DISPATCHED}), S.CLASSIFIED, EVERYONE, "returned", needs_reason=True),
     Action.ESCALATE: Move(OPEN, None, EVERYONE, "escalated", needs_reason=True),
     Action.CLOSE: Move(frozenset({S.REPLIED}), S.CLOSED, EVERYONE, "closed"),
     Action.REOPEN: Move(frozenset({S.CLOSED}), S.ACCEPTED, STAFF, "reopened", needs_reason=True),

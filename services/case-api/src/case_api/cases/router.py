@@ -41,6 +41,7 @@ from .schemas import (
     ReasonIn,
     ReplyIn,
     ReplyOut,
+    ReturnIn,
     TransferIn,
 )
 
@@ -236,6 +237,19 @@ async def transfer(
         user,
         case_id,
         lambda a, c: a.transfer(c, department_id=body.department_id, reason=body.reason),
+    )
+
+
+@_action("return", "Send a case that is not the department's back to the operators, with why and who may own it")
+async def send_back(
+    case_id: uuid.UUID, body: ReturnIn, request: Request, session: SessionDep, user: CurrentUser
+) -> CaseDetail:
+    return await run_action(
+        request,
+        session,
+        user,
+        case_id,
+        lambda a, c: a.send_back(c, reason=body.reason, suggested_department_id=body.department_id),
     )
 
 

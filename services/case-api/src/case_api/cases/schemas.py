@@ -147,6 +147,11 @@ class TransferIn(Empty):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class ReturnIn(Empty):
+    reason: str = Field(min_length=1, max_length=1000)
+    department_id: str | None = None  # who the department thinks owns it, for the operator to consider
+
+
 class ReasonIn(Empty):
     reason: str = Field(min_length=1, max_length=1000)
 
