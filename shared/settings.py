@@ -51,10 +51,11 @@ class DatabaseSettings(BaseSettings):
 
 
 class ReplySettings(BaseSettings):
-    """How long a reply may wait to reach the citizen. case-api and every channel service read the same variable
-    (INBOX_REPLY_TTL_S), so both sides agree: a channel service does not send a command older than this (it
-    reports it failed, code `expired`), and case-api reports a reply still queued after it, plus a margin for a
-    send in progress, as failed. An answer arriving hours late is worse than none: the operator may have phoned."""
+    """How long a reply may wait to reach the citizen (INBOX_REPLY_TTL_S). case-api's value decides: it writes the
+    deadline into each reply command (`expires_at`), which the channel service does not send after (it reports it
+    failed, code `expired`), and reports a reply still queued after it, plus a margin for a send in progress, as
+    failed. A channel service's own value applies only to commands that carry no deadline (queued before commands
+    had one). An answer arriving hours late is worse than none: the operator may have phoned."""
 
     model_config = SettingsConfigDict(env_prefix="INBOX_REPLY_", extra="ignore")
 
@@ -91,7 +92,8 @@ class OutboundSettings(BaseSettings):
     http_connect_timeout_s: float = 3.0
     # On shutdown a platform call already under way may finish for this long, so its outcome is recorded.
     shutdown_grace_s: float = 5.0
-    reply: ReplySettings = Field(default_factory=ReplySettings)  # a command older than reply.ttl is not sent
+    # A command without its own `expires_at` is not sent once older than reply.ttl.
+    reply: ReplySettings = Field(default_factory=ReplySettings)
 
     def ledger_file(self, service: str) -> Path:
         return Path(self.ledger_path.format(service=service))

@@ -2,10 +2,12 @@
 
 See ledger.py for why the ledger makes delivery at most once per reply id, and what it cannot cover.
 
-A reply has a time to live (INBOX_REPLY_TTL_S) from the moment case-api queued it: no platform call starts after
-it ends. A command that arrives too late (delivery was stopped or far behind), or whose retries would run past it,
-is reported failed with code `expired` instead: an answer arriving hours late is worse than none, the operator
-may have phoned the citizen meanwhile. case-api marks replies it heard nothing about the same way (replies/expiry.py).
+A reply has a time to live: no platform call starts after the command's `expires_at`, which case-api set from its
+own INBOX_REPLY_TTL_S when it queued the reply (so this service's setting cannot disagree with it; commands from
+before that field existed fall back to this service's setting, counted from the envelope's `occurred_at`).
+A command that arrives too late (delivery was stopped or far behind), or whose retries would run past it, is
+reported failed with code `expired` instead: an answer arriving hours late is worse than none, the operator may
+have phoned the citizen meanwhile. case-api marks replies it heard nothing about the same way (replies/expiry.py).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class ReplyDeliverer:
         policy: RetryPolicy,
         shutdown_grace_s: float = 5.0,
         publish_timeout_s: float = 10.0,
-        ttl: timedelta | None = None,
+        ttl: timedelta | None = None,  # for commands that carry no `expires_at`
         now: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -76,7 +78,7 @@ class ReplyDeliverer:
         self._policy = policy
         self._grace_s = shutdown_grace_s
         self._publish_timeout_s = publish_timeout_s
-        self._ttl = ttl  # None: no time limit
+        self._ttl = ttl  # None: no time limit for commands without their own
         self._now = now
         self._sleep = sleep
         # Retries left for a later batch: reply id → when the next attempt is due (time.monotonic). Lost on a
@@ -84,13 +86,14 @@ class ReplyDeliverer:
         self._not_before: dict[UUID, float] = {}
 
     async def deliver(
-        self, command: ReplyCommand, *, trace: str | None = None, deadline: float, queued_at: datetime | None = None
+        self, command: ReplyCommand, *, trace: str | None = None, deadline: float, queued_at: datetime
     ) -> Delivery:
         """Deliver (or fail) `command` once and publish its receipt; a reply id seen before is not sent again.
 
         `deadline` (time.monotonic) bounds the waits in this batch: a retry due after it is left for the batch's
         next poll, and the row comes back unfinished (no receipt yet).
-        `queued_at` (the command envelope's `occurred_at`) starts the reply's time to live; None: no limit.
+        `queued_at` (the command envelope's `occurred_at`) is when case-api queued it; the reply's time to live
+        ends at the command's `expires_at`, or for a command without one this service's TTL after `queued_at`.
         Raises only for our own infrastructure (ledger, broker): the batch is then retried, and the ledger makes
         the retry safe.
         """
@@ -112,8 +115,7 @@ class ReplyDeliverer:
             if time.monotonic() < self._not_before.get(command.reply_id, 0.0):
                 return row  # its retry is not due yet
             self._not_before.pop(command.reply_id, None)
-            expires_at = queued_at + self._ttl if queued_at is not None and self._ttl is not None else None
-            row = await self._attempt(command, row, deadline, expires_at, log_)
+            row = await self._attempt(command, row, deadline, queued_at, log_)
             if not row.finished:
                 return row
             outcome = REPLY_EXPIRED if row.platform_code == REPLY_EXPIRED else row.status.value
@@ -127,9 +129,10 @@ class ReplyDeliverer:
         command: ReplyCommand,
         row: Delivery,
         deadline: float,
-        expires_at: datetime | None,
+        queued_at: datetime,
         log_: structlog.typing.FilteringBoundLogger,
     ) -> Delivery:
+        expires_at = self._expires_at(command, queued_at)
         account = self._accounts.get(self.channel, command.account_id)
         if account is None:
             where = f"no {self.channel.value} account {command.account_id!r} is configured in this service"
@@ -138,7 +141,7 @@ class ReplyDeliverer:
             return await self._fail(row, invalid)
         while True:
             if expires_at is not None and self._now() >= expires_at:
-                return await self._fail(row, self._expired(row, expires_at=expires_at, last=row.reason))
+                return await self._fail(row, self._expired(row, queued_at, expires_at, last=row.reason))
             # Written (durably) before the call: if we die during it, the restart knows not to send again.
             row = await self._ledger.save(row.sending(self._now()))
             failure = await self._call(account, command, row)
@@ -154,7 +157,7 @@ class ReplyDeliverer:
                 return await self._fail(row, SendFailed(failure.code, reason, transient=True))
             if expires_at is not None and self._now() + timedelta(seconds=delay) >= expires_at:
                 # No point waiting for a retry the time to live forbids.
-                return await self._fail(row, self._expired(row, expires_at=expires_at, last=failure.reason))
+                return await self._fail(row, self._expired(row, queued_at, expires_at, last=failure.reason))
             log_.info("reply_retry_scheduled", attempts=row.attempts, code=failure.code, delay_s=round(delay, 2))
             row = await self._ledger.save(row.waiting(failure.code, failure.reason, self._now()))
             if delay >= deadline - time.monotonic():
@@ -164,18 +167,23 @@ class ReplyDeliverer:
                 return row
             await self._sleep(delay)
 
-    def _expired(self, row: Delivery, *, expires_at: datetime, last: str | None) -> SendFailed:
-        assert self._ttl is not None
+    def _expires_at(self, command: ReplyCommand, queued_at: datetime) -> datetime | None:
+        if command.expires_at is not None:
+            return command.expires_at
+        return queued_at + self._ttl if self._ttl is not None else None
+
+    def _expired(self, row: Delivery, queued_at: datetime, expires_at: datetime, *, last: str | None) -> SendFailed:
         if row.attempts:
             tries = f"{row.attempts} attempt{'s' if row.attempts > 1 else ''}"
             detail = f"not tried again after {tries}, the last one: {last}"
         else:
-            late = max(0, round((self._now() - (expires_at - self._ttl)).total_seconds() / 60))
+            late = max(0, round((self._now() - queued_at).total_seconds() / 60))
             detail = (
                 f"it reached the {self.channel.value} service {late} min after it was queued (delivery was stopped "
                 "or behind), so it was not sent"
             )
-        return SendFailed(REPLY_EXPIRED, expired_reason(self._ttl, detail), transient=False)
+        # The command's own time to live, whoever decided it.
+        return SendFailed(REPLY_EXPIRED, expired_reason(expires_at - queued_at, detail), transient=False)
 
     async def _fail(self, row: Delivery, failure: SendFailed) -> Delivery:
         return await self._ledger.save(row.finish(LedgerStatus.FAILED, failure.code, failure.reason, self._now()))

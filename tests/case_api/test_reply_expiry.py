@@ -18,7 +18,10 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_api.auth.models import Role, User
+from case_api.cases.actions import CaseActions
 from case_api.cases.models import Case
+from case_api.citizen.notices import Notices
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
 from case_api.outbox import service as outbox
@@ -34,10 +37,11 @@ from shared.contracts.v1 import (
     DeliveryReceipt,
     DeliveryReceiptRecord,
     DeliveryStatus,
+    ReplyCommandRecord,
     utcnow,
 )
 from shared.settings import DatabaseSettings, KafkaSettings, ReplySettings
-from shared.topics import CASE_EVENTS
+from shared.topics import CASE_EVENTS, OUTBOUND_REPLIES
 from tests.case_api.factories import POLICY, bearer, routed
 from tests.case_api.test_live_queue import _events, serving
 
@@ -316,3 +320,44 @@ async def test_the_expiry_takes_stale_replies_in_batched_updates_and_spares_thos
     assert sorted(e.subject for e in events) == sorted(str(c.id) for c in cases[:4])
     assert {e.type for e in events} == {"gov.inbox.case.reply-failed"}
     assert await expiry.expire_once(sessions, now=now, ttl=ttl) == 0
+
+
+async def test_every_reply_case_api_queues_carries_its_deadline_from_case_apis_ttl(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The acknowledgement, an operator's answer and a progress reply: each command says until when it may be
+    sent, counted from when case-api queued it with case-api's TTL, so no channel service applies its own."""
+    ttl = timedelta(hours=1)  # case-api's; its channel services may keep their default 15 minutes
+    notices = Notices(reply_ttl=ttl)
+    async with sessions() as session, session.begin():
+        await intake_batch(session, [routed("m1")], tz=ZoneInfo("Asia/Shanghai"), policy=POLICY, notices=notices)
+    async with sessions() as session, session.begin():
+        case = (await session.scalars(select(Case))).one()
+        actor = User(username="op1", role=Role.ADMIN.value)
+        actions = CaseActions(session, user=actor, now=utcnow(), policy=POLICY, notices=notices)
+        await actions.confirm(case)
+        await actions.reply(case, text="您好，已责成物业整改。")
+    async with sessions() as session, session.begin():
+        await intake_batch(
+            session, [routed("m2", text="查询")], tz=ZoneInfo("Asia/Shanghai"), policy=POLICY, notices=notices
+        )
+    async with sessions() as session:
+        queued = {r.id: r.created_at for r in (await session.scalars(select(Reply))).all()}
+        values = (await session.scalars(select(OutboxRecord.value).where(OutboxRecord.topic == OUTBOUND_REPLIES))).all()
+
+    commands = [ReplyCommandRecord.from_bytes(value.encode()).data for value in values]
+    assert len(commands) == len(queued) == 3
+    assert [c.expires_at for c in commands] == [queued[c.reply_id] + ttl for c in commands]
+
+
+async def test_case_api_puts_its_own_ttl_into_an_operators_reply(desk: Desk) -> None:
+    [(_, reply_id)] = await desk.answered_cases(1)
+    engine = make_engine(desk.database_url)
+    async with make_sessionmaker(engine)() as session:
+        queued = await session.scalar(select(Reply.created_at).where(Reply.id == UUID(reply_id)))
+        values = (await session.scalars(select(OutboxRecord.value).where(OutboxRecord.topic == OUTBOUND_REPLIES))).all()
+    await engine.dispose()
+    [command] = [
+        c for c in (ReplyCommandRecord.from_bytes(v.encode()).data for v in values) if c.reply_id == UUID(reply_id)
+    ]
+    assert queued is not None and command.expires_at == queued + timedelta(seconds=TTL_S)

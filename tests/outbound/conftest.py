@@ -227,6 +227,7 @@ def reply(
     account_id: str | None = None,
     kind: ReplyKind = ReplyKind.TEXT,
     media_id: str | None = None,
+    expires_at: datetime | None = None,
 ) -> ReplyCommand:
     return ReplyCommand(
         reply_id=uuid.uuid4(),
@@ -238,4 +239,5 @@ def reply(
         kind=kind,
         text=text if kind is ReplyKind.TEXT else "",
         media_id=media_id,
+        expires_at=expires_at,
     )

@@ -3,11 +3,12 @@ says so in a failed receipt instead (an answer hours late is worse than none: th
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
 from inbox_dev.simulator.fake_wechat import FakeWeChat
-from shared.contracts.v1 import REPLY_EXPIRED, Channel, DeliveryStatus, utcnow
+from shared.contracts.v1 import REPLY_EXPIRED, Channel, DeliveryStatus, ReplyCommandRecord, utcnow
 from shared.outbound import Delivery, DeliveryLedger
 from shared.settings import ReplySettings
 from tests.outbound.conftest import Outbound, reply
@@ -33,6 +34,47 @@ async def test_a_command_older_than_the_ttl_is_not_sent_and_reported_expired(
     assert "120 min after it was queued" in refused.reason and "not sent" in refused.reason
     assert delivered.status is DeliveryStatus.DELIVERED
     assert [r.json()["text"]["content"] for r in fake_wechat.send_requests] == ["刚才的答复"]
+
+
+async def test_case_apis_deadline_in_the_command_outlasts_the_services_own_ttl_and_a_command_without_one_falls_back(
+    outbound: Outbound, fake_wechat: FakeWeChat
+) -> None:
+    """case-api runs with an hour's TTL, this service with the default 15 minutes: a reply queued 30 minutes ago
+    still goes out. A command queued as long ago by a case-api from before commands carried their deadline is
+    judged by this service's own TTL."""
+    queued = utcnow() - timedelta(minutes=30)
+    new = reply(Channel.WECHAT, "一小时内有效的答复", expires_at=queued + timedelta(hours=1))
+    old = reply(Channel.WECHAT, "旧版命令的答复")
+    record = ReplyCommandRecord.wrap(old, source="case-api").model_copy(update={"occurred_at": queued})
+    published_before = json.loads(record.to_bytes())
+    del published_before["data"]["expires_at"]
+    async with outbound.service(Channel.WECHAT):
+        await outbound.produce_raw((old.contact_key.encode(), json.dumps(published_before).encode()))
+        await outbound.produce(new, queued_at=queued)
+        refused = await outbound.receipt_for(old)
+        delivered = await outbound.receipt_for(new)
+
+    assert (delivered.status, delivered.attempts) == (DeliveryStatus.DELIVERED, 1)
+    assert (refused.status, refused.attempts, refused.platform_code) == (DeliveryStatus.FAILED, 0, REPLY_EXPIRED)
+    assert refused.reason is not None and refused.reason.startswith("expired: not delivered within 15 minutes; ")
+    assert [r.json()["text"]["content"] for r in fake_wechat.send_requests] == ["一小时内有效的答复"]
+
+
+async def test_a_command_past_its_deadline_is_refused_though_the_services_own_ttl_would_allow_it(
+    outbound: Outbound, fake_wechat: FakeWeChat
+) -> None:
+    """case-api runs with a 2-minute TTL; the reply reaches this service (15 minutes of its own) after 5."""
+    queued = utcnow() - timedelta(minutes=5)
+    command = reply(Channel.WECHAT, expires_at=queued + timedelta(minutes=2))
+    async with outbound.service(Channel.WECHAT):
+        await outbound.produce(command, queued_at=queued)
+        receipt = await outbound.receipt_for(command)
+
+    assert (receipt.status, receipt.attempts, receipt.platform_code) == (DeliveryStatus.FAILED, 0, REPLY_EXPIRED)
+    assert receipt.reason is not None
+    assert receipt.reason.startswith("expired: not delivered within 2 minutes; ")  # case-api's TTL, not this one's
+    assert "5 min after it was queued" in receipt.reason
+    assert fake_wechat.send_requests == []
 
 
 async def test_a_retry_the_ttl_would_overtake_is_not_waited_for(outbound: Outbound, fake_wechat: FakeWeChat) -> None:

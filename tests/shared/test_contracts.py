@@ -127,6 +127,25 @@ def test_reply_and_receipt_round_trip() -> None:
     assert DeliveryReceiptRecord.from_bytes(receipt_record.to_bytes()) == receipt_record
 
 
+def test_a_reply_commands_deadline_travels_in_utc_and_a_command_from_before_it_still_parses() -> None:
+    fields = {
+        "reply_id": str(uuid.uuid4()),
+        "case_id": str(uuid.uuid4()),
+        "case_number": "20261124-00001",
+        "channel": "wechat",
+        "account_id": "city-wechat",
+        "recipient_id": "oFTYt0l9wQDDhwmx1js_d1T6zZkw",
+        "text": "您反映的问题已受理",
+    }
+    assert ReplyCommand.model_validate(fields).expires_at is None  # its channel service applies its own TTL
+    reply = ReplyCommand.model_validate(fields | {"expires_at": datetime(2026, 11, 24, 9, 45, tzinfo=BEIJING)})
+    back = ReplyCommandRecord.from_bytes(ReplyCommandRecord.wrap(reply, source="case-api").to_bytes()).data
+    assert back.expires_at == datetime(2026, 11, 24, 1, 45, tzinfo=UTC)
+    assert back.expires_at.utcoffset() == timedelta(0)
+    with pytest.raises(ValidationError):
+        ReplyCommand.model_validate(fields | {"expires_at": datetime(2026, 11, 24, 9, 45)})
+
+
 def test_case_event_is_cloudevents_1_0_structured_json() -> None:
     case_id = uuid.uuid4()
     change = CaseChange(action="dispatched", from_status="classified", to_status="dispatched", actor="op1")

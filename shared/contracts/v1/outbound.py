@@ -16,9 +16,10 @@ class ReplyKind(StrEnum):
     IMAGE = "image"
 
 
-# The code of a reply that did not reach the citizen within its time to live (INBOX_REPLY_TTL_S, counted from the
-# command's envelope `occurred_at`, the moment case-api queued it): refused unsent by the channel service, or
-# reported by case-api when no receipt came in time. Both sides word it with `expired_reason`.
+# The code of a reply that did not reach the citizen within its time to live: refused unsent by the channel service
+# once the command's `expires_at` passed, or reported by case-api when no receipt came in time. case-api decides the
+# deadline (its INBOX_REPLY_TTL_S from the moment it queued the reply), so the two sides cannot disagree about it.
+# Both word it with `expired_reason`.
 REPLY_EXPIRED = "expired"
 
 
@@ -48,6 +49,9 @@ class ReplyCommand(Contract):
     text: str = ""
     media_id: str | None = None
     in_reply_to: str | None = None  # platform message id, where the platform threads replies
+    # Not sent from then on. Commands from before it was added carry none: their channel service counts its own
+    # INBOX_REPLY_TTL_S from the envelope's `occurred_at` instead.
+    expires_at: UtcDatetime | None = None
 
     @property
     def contact_key(self) -> str:

@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             low_rating_action=settings.low_rating_action,
             accounts=accounts,
             secret=settings.secret_key,
+            reply_ttl=settings.reply.ttl,
         )
         topics = settings.kafka.topics
         producer = make_producer(settings.kafka, client_id=settings.service_name)

@@ -44,8 +44,8 @@ class Settings(CommonSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     sla: SlaSettings = Field(default_factory=SlaSettings)
-    # INBOX_REPLY_TTL_S: a reply still queued this long (plus a margin) is reported failed; the channel services
-    # read the same variable and send nothing older.
+    # INBOX_REPLY_TTL_S: each reply command carries its end (`expires_at`), after which no channel service sends
+    # it; a reply still queued this long (plus a margin) is reported failed.
     reply: ReplySettings = Field(default_factory=ReplySettings)
 
     @model_validator(mode="after")

@@ -257,6 +257,7 @@ class CaseActions:
             promised_at=promised_at,
             automatic=automatic,
             in_reply_to=last_inbound,
+            ttl=self.notices.reply_ttl if self.notices else None,
         )
         self.session.add(reply)
         await outbox.add(self.session, [command_row])

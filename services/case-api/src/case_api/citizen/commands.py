@@ -104,6 +104,7 @@ async def handle_commands(
                 now=now,
                 automatic=True,
                 in_reply_to=message.platform_message_id,
+                ttl=notices.reply_ttl,
             )
             session.add(reply)
             commands.append(row)

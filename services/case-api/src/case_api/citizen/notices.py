@@ -41,6 +41,8 @@ class Notices:
     low_rating_action: str = "reopen"  # …reopens the case ("reopen") or only flags it for supervisors ("flag")
     accounts: AccountRegistry = field(default_factory=lambda: AccountRegistry([]))
     secret: str = ""  # derives each number's tracking code (cases.numbers.tracking_code)
+    # How long anything queued for a citizen is still worth sending (INBOX_REPLY_TTL_S): carried in each command.
+    reply_ttl: timedelta | None = None
 
     def ack_text(self, channel: str, account_id: str, number: str) -> str | None:
         """The acknowledgement for a new case, or None when this account has it switched off."""

@@ -207,6 +207,7 @@ async def _acknowledge(
             created_by="system",
             now=now,
             automatic=True,
+            ttl=notices.reply_ttl,
         )
         replies.append({column.key: getattr(reply, column.key) for column in Reply.__table__.columns})
         commands.append(command)

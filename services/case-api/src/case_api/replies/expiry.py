@@ -1,11 +1,12 @@
 """Replies nobody reported on in time are marked failed, so the operator learns the citizen did not get them.
 
 A reply stays `queued` until its channel service's receipt arrives; if the command is never consumed (delivery
-disabled or down for hours, the command lost) it would stay queued for ever. Every channel service refuses a
-command older than the reply time to live (INBOX_REPLY_TTL_S, shared/outbound/deliver.py); here a reply still
-queued `IN_FLIGHT_MARGIN` after that is marked failed with the same code (`expired`), and announced as a failed
-receipt would be (`reply-failed`), so it shows in the live queue and may be sent again. Should the platform's
-receipt come after all, it wins (status.may_become): a delivered reply is shown delivered.
+disabled or down for hours, the command lost) it would stay queued for ever. Every command carries the deadline
+case-api gave it from its reply time to live (INBOX_REPLY_TTL_S, service.build_reply), and no channel service
+sends it later (shared/outbound/deliver.py); here a reply still queued `IN_FLIGHT_MARGIN` after the same time to
+live is marked failed with the same code (`expired`), and announced as a failed receipt would be (`reply-failed`),
+so it shows in the live queue and may be sent again. Should the platform's receipt come after all, it wins
+(status.may_become): a delivered reply is shown delivered.
 
 The SLA sweeper runs `expire_once` on its tick, under its leadership lock (supervision/sweeper.py).
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from case_api.outbox import service as outbox
@@ -27,8 +27,13 @@ def build_reply(
     promised_at: datetime | None = None,
     automatic: bool = False,
     in_reply_to: str | None = None,
+    ttl: timedelta | None = None,
 ) -> tuple[Reply, dict[str, Any]]:
-    """The Reply row and its outbox row; the caller adds both in the transaction of the change."""
+    """The Reply row and its outbox row; the caller adds both in the transaction of the change.
+
+    `ttl` (case-api's INBOX_REPLY_TTL_S, the one its sweeper expires queued replies by) goes into the command as
+    its `expires_at`, so every channel service keeps to it whatever its own setting; None leaves that to them.
+    """
     reply = Reply(
         id=uuid.uuid4(),
         case_id=case_id,
@@ -50,5 +55,6 @@ def build_reply(
         recipient_id=recipient_id,
         text=text,
         in_reply_to=in_reply_to,
+        expires_at=now + ttl if ttl is not None else None,
     )
     return reply, outbox.reply_command_row(command, department_id=department_id)
