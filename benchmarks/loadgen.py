@@ -33,20 +33,19 @@ TEXTS = (
 def wechat_requests(port: int, *, token: str, app_id: str, account_id: str) -> Callable[[int], bytes]:
     """Signed WeChat text pushes with a unique MsgId each, so dedupe never short-circuits one.
 
-    The signature covers only token, timestamp and nonce, so one valid signed query serves every request.
+    Each is signed when it is built, just before it is sent, with its own nonce: ingest refuses a timestamp outside
+    its window, and a signed query it already accepted with another body.
     """
     account = WeChatAccount(token=token, app_id=app_id)
-    query = "&".join(f"{k}={v}" for k, v in signed_query(account).items())
-    head = (
-        f"POST /webhooks/wechat/{account_id}?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
-    )
+    target = f"POST /webhooks/wechat/{account_id}?"
+    head = f" HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
     run_id = random.randint(10**6, 9 * 10**6)  # MsgIds stay unique across load generators on one ingest process
 
     def build(i: int) -> bytes:
-        body = text_xml(
-            account, sender=f"oBench{i % 5000:05d}", text=TEXTS[i % len(TEXTS)], msg_id=run_id * 10**11 + i
-        ).encode()
-        return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        msg_id = run_id * 10**11 + i
+        query = "&".join(f"{k}={v}" for k, v in signed_query(account, nonce=str(msg_id)).items())
+        body = text_xml(account, sender=f"oBench{i % 5000:05d}", text=TEXTS[i % len(TEXTS)], msg_id=msg_id).encode()
+        return f"{target}{query}{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
     return build
 

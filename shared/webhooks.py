@@ -1,11 +1,14 @@
-"""The HTTP side every ingest service shares: body limits, and the app with its producer, health checks and,
-when the channel provides a sender, the delivery of replies (shared.outbound)."""
+"""The HTTP side every ingest service shares: body limits, signed queries' freshness and single use, and the app
+with its producer, health checks and, when the channel provides a sender, the delivery of replies (shared.outbound)."""
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, NoReturn, Protocol
+from typing import Any, NamedTuple, NoReturn, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -106,6 +109,124 @@ def refuse_other_recipient(account: Account, named: str, *, what: str = "push") 
     `uid` in the accounts file refuses every genuine push, and the platform gives up after its retries."""
     log.warning("push_for_another_account", channel=account.channel.value, account=account.id, named=named)
     raise HTTPException(403, f"this {what} is for {named}, not this account's")
+
+
+# A signed `timestamp` this large is milliseconds: as seconds it would be the year 5138, as milliseconds it is 1973.
+_MILLISECONDS_FROM = 10**11
+
+
+def signed_at(timestamp: str | None) -> float | None:
+    """The unix time (seconds) a platform's signed `timestamp` names, or None when it names none. WeChat signs
+    seconds; Weibo's unit is undocumented (a public SDK's sample push has milliseconds), so both are read."""
+    if not timestamp or len(timestamp) > 16 or not (timestamp.isascii() and timestamp.isdigit()):
+        return None
+    value = int(timestamp)
+    return value / 1000 if value >= _MILLISECONDS_FROM else float(value)
+
+
+class UsedQuery(NamedTuple):
+    """A push's signed query (hashed) and what it carried (the account and body, hashed), until it is remembered."""
+
+    key: bytes
+    carried: bytes
+    expires: float  # unix time when the query's timestamp leaves the window
+
+
+def _digest(*parts: str | bytes | None) -> bytes:
+    blake = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part or b""
+        blake.update(len(data).to_bytes(4, "big") + data)  # length-prefixed: no two part lists hash alike
+    return blake.digest()
+
+
+class SignedQueries:
+    """Freshness and single use of the query string a platform signs (signature, timestamp, nonce).
+
+    WeChat's plaintext `signature` and Weibo's cover neither the body nor the request's age (WeChat's safe-mode
+    `msg_signature` covers the body, not the age): a captured query would be accepted for ever, with any body.
+    So a request whose timestamp is more than `window_s` from our clock, either way, is refused; and within the
+    window a query that was accepted once is accepted again only with the same account and body, which is how a
+    platform retries. Only accepted pushes are remembered, so a refused or unstored one stays retryable.
+
+    One process's memory: another replica or a restart forgets (the window still bounds a replay). An entry is kept
+    until its timestamp leaves the window, after which the query is refused as stale anyway, and at most `capacity`
+    entries (about 280 bytes each). Beyond that the oldest is forgotten, not the new push refused: that would lose
+    genuine messages in a burst, while a forgotten query is the one closest to being refused as stale."""
+
+    def __init__(self, *, channel: Channel, window_s: float, capacity: int = 100_000) -> None:
+        self.channel = channel
+        self.window_s = window_s
+        self.capacity = capacity
+        self._accepted: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
+        self._full_logged_at = float("-inf")
+
+    def __len__(self) -> int:
+        return len(self._accepted)
+
+    def refuse_stale(self, account: Account, timestamp: str | None, *, now: float, what: str = "push") -> float:
+        """403 unless the (correctly signed) `timestamp` is within the window of `now`; else the time it names."""
+        at = signed_at(timestamp)
+        if at is None:
+            self._refuse(account, "timestamp_unreadable", f"timestamp {timestamp!r} is not a unix time", timestamp)
+        skew = now - at
+        if abs(skew) > self.window_s:
+            side = "behind" if skew > 0 else "ahead of"
+            self._refuse(
+                account,
+                "timestamp_outside_window",
+                f"{what} timestamp is {abs(skew):.0f} s {side} this server's clock, "
+                f"outside the {self.window_s:g} s window by {abs(skew) - self.window_s:.0f} s",
+                timestamp,
+                what=what,
+                skew_s=round(skew, 1),
+                window_s=self.window_s,
+            )
+        return at
+
+    def admit(
+        self,
+        account: Account,
+        *,
+        signatures: tuple[str | None, ...],
+        timestamp: str | None,
+        nonce: str | None,
+        body: bytes,
+        now: float,
+    ) -> UsedQuery:
+        """403 for a stale push (refuse_stale) or a query accepted before with another account or body; else what
+        to `remember` once the push is accepted."""
+        expires = self.refuse_stale(account, timestamp, now=now) + self.window_s
+        self._expire(now)
+        used = UsedQuery(_digest(*signatures, timestamp, nonce), _digest(account.id, body), expires)
+        accepted = self._accepted.get(used.key)
+        if accepted is not None and accepted[0] != used.carried:
+            detail = "this signed query was already used for another push"
+            self._refuse(account, "signed_query_replayed", detail, timestamp, nonce=nonce)
+        return used
+
+    def remember(self, used: UsedQuery) -> None:
+        """After the push was accepted (2xx): from now on its query is refused with anything else."""
+        if used.key in self._accepted:  # a retry: its first acceptance stands
+            return
+        if len(self._accepted) >= self.capacity:
+            self._accepted.popitem(last=False)
+            now = time.monotonic()
+            if now - self._full_logged_at > self.window_s:  # once a window, not once a push
+                self._full_logged_at = now
+                log.warning("signed_queries_full", channel=self.channel.value, capacity=self.capacity)
+        self._accepted[used.key] = (used.carried, used.expires)
+
+    def _refuse(self, account: Account, event: str, detail: str, timestamp: str | None, **fields: Any) -> NoReturn:
+        # Logged: a platform whose clock is off, or someone replaying what they captured.
+        log.warning(event, channel=self.channel.value, account=account.id, signed_timestamp=timestamp, **fields)
+        raise HTTPException(403, detail)
+
+    def _expire(self, now: float) -> None:
+        # Oldest first. One with a timestamp ahead of our clock may hold later ones a little longer: bounded anyway.
+        accepted = self._accepted
+        while accepted and next(iter(accepted.values()))[1] < now:
+            accepted.popitem(last=False)
 
 
 def query_parameters(*names: str) -> dict[str, Any]:

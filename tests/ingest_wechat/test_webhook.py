@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -248,3 +249,82 @@ async def test_a_location_with_an_unreadable_scale_is_stored_without_it(
     [record] = await records(kafka_settings, 1)
     assert record.data.location is not None
     assert (record.data.location.lat, record.data.location.lng, record.data.location.scale) == (23.1, 113.3, None)
+
+
+def signed_at(offset_s: int) -> str:
+    return str(int(time.time()) + offset_s)
+
+
+@pytest.mark.parametrize("mode", ["plaintext", "safe"])
+@pytest.mark.parametrize(("offset_s", "side"), [(-3600, "behind"), (3600, "ahead of")], ids=["stale", "future"])
+async def test_a_push_signed_outside_the_window_is_403_with_the_reason_and_produces_nothing(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings, offset_s: int, side: str, mode: str
+) -> None:
+    # A captured query replayed an hour later, or one signed an hour ahead to outlive the window.
+    xml = text_xml(ACCOUNT, sender="oReplayer", text="重放的消息", msg_id=10010)
+    query, body = push(ACCOUNT, xml, mode=mode, timestamp=signed_at(offset_s))
+    response = await client.post(URL, params=query, content=body)
+    assert response.status_code == 403
+    assert f"s {side} this server's clock, outside the 300 s window by 3" in response.json()["detail"]
+    assert await records(kafka_settings, 1, timeout=1.0) == []
+
+
+async def test_the_window_is_a_setting_and_refusals_outside_it_use_no_rate_limit(
+    kafka_settings: KafkaSettings, accounts_file: Path
+) -> None:
+    settings = Settings(
+        accounts_file=accounts_file,
+        kafka=kafka_settings,
+        outbound=OutboundSettings(enabled=False),
+        webhook_max_age_s=60,
+    )
+    app = create_app(settings)
+    async with serving(app) as client:
+
+        async def status(offset_s: int, msg_id: int) -> int:
+            xml = text_xml(ACCOUNT, sender="oClock", text=f"时钟 {offset_s}", msg_id=msg_id)
+            query, body = push(ACCOUNT, xml, timestamp=signed_at(offset_s))
+            return (await client.post(URL, params=query, content=body)).status_code
+
+        assert [await status(offset, 11000 + offset) for offset in (-70, 70)] == [403, 403]
+        assert len(app.state.limiter) == 0  # a 4xx: not charged to the account's bucket
+        # Inside the window either way: the platform's clock may be a little ahead of ours, or behind.
+        assert [await status(offset, 11000 + offset) for offset in (-50, 50)] == [200, 200]
+    assert len(await records(kafka_settings, 3, timeout=1.5)) == 2
+
+
+async def test_a_handshake_signed_outside_the_window_is_403(client: httpx.AsyncClient) -> None:
+    response = await client.get(URL, params=signed_query(ACCOUNT, timestamp=signed_at(-3600)) | {"echostr": "42"})
+    assert response.status_code == 403
+    assert "handshake timestamp is 360" in response.json()["detail"]
+
+
+async def test_a_signed_query_is_accepted_again_with_its_body_only(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    query, body = push(ACCOUNT, text_xml(ACCOUNT, sender="oCitizen12", text="路面塌陷", msg_id=12012))
+    forged = text_xml(ACCOUNT, sender="oCitizen12", text="伪造的投诉", msg_id=12013).encode()
+    assert (await client.post(URL, params=query, content=body)).text == "success"
+    # The query captured and sent again, with a body of the sender's choosing: the signature does not cover it.
+    replayed = await client.post(URL, params=query, content=forged)
+    assert replayed.status_code == 403
+    assert replayed.json()["detail"] == "this signed query was already used for another push"
+    # The platform's retry repeats query and body: acknowledged (and dropped as a duplicate).
+    retried = await client.post(URL, params=query, content=body)
+    assert (retried.status_code, retried.text) == (200, "success")
+    [record] = await records(kafka_settings, 2, timeout=1.5)
+    assert record.data.text == "路面塌陷"
+
+
+async def test_a_signed_query_whose_push_was_refused_stays_usable(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    # Refused before it was stored (here for another official account): only an accepted push uses up its query.
+    query, refused = push(ELSEWHERE, text_xml(ELSEWHERE, sender="oCitizen13", text="发错了账号", msg_id=13013))
+    assert (await client.post(URL, params=query, content=refused)).status_code == 403
+    body = text_xml(ACCOUNT, sender="oCitizen13", text="井盖松动", msg_id=13014).encode()
+    assert (await client.post(URL, params=query, content=body)).text == "success"
+    forged = text_xml(ACCOUNT, sender="oCitizen13", text="伪造", msg_id=13015).encode()
+    assert (await client.post(URL, params=query, content=forged)).status_code == 403
+    [record] = await records(kafka_settings, 2, timeout=1.5)
+    assert record.data.text == "井盖松动"

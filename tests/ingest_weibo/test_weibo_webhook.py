@@ -1,8 +1,10 @@
 """The Weibo webhook ties each push to its account: a push whose receiver_id is another account's uid is refused
-when the account's uid is configured."""
+when the account's uid is configured. And to its signed query: one signed too far from our clock is refused, and so
+is one accepted before with another body."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -81,3 +83,68 @@ def test_a_uid_that_is_not_one_is_refused_at_load(tmp_path: Path, uid: str) -> N
     path.write_text(f"accounts:\n  - {{id: a, channel: weibo, name: A, app_secret: s, uid: {uid}}}\n")
     with pytest.raises(AccountsFileError, match="is not a Weibo user id"):
         load_accounts(path)
+
+
+def signed_at(offset_s: int, unit: str = "ms") -> str:
+    """A timestamp `offset_s` from now, in milliseconds (what Weibo is seen to send) or seconds."""
+    seconds = time.time() + offset_s
+    return str(int(seconds * 1000) if unit == "ms" else int(seconds))
+
+
+def text_push(text: str, *, sender_id: int = 2489518277) -> bytes:
+    return weibo.push_body(msg_type="text", sender_id=sender_id, receiver_id=1902538057, text=text)
+
+
+@pytest.mark.parametrize("unit", ["ms", "s"])
+@pytest.mark.parametrize(("offset_s", "side"), [(-3600, "behind"), (3600, "ahead of")], ids=["stale", "future"])
+async def test_a_push_signed_outside_the_window_is_403_with_the_reason_and_produces_nothing(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings, offset_s: int, side: str, unit: str
+) -> None:
+    query = weibo.signed_query(SECRET, timestamp=signed_at(offset_s, unit))
+    response = await client.post("/webhooks/weibo/city", params=query, content=text_push("重放的私信"))
+    assert response.status_code == 403
+    assert f"s {side} this server's clock, outside the 300 s window by 3" in response.json()["detail"]
+    assert await records(kafka_settings, 1, timeout=1.0) == []
+
+
+async def test_the_window_is_a_setting_in_either_unit(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text(f"accounts:\n  - {{id: city, channel: weibo, name: 官方微博, app_secret: {SECRET}}}\n")
+    settings = Settings(
+        accounts_file=accounts, kafka=kafka_settings, outbound=OutboundSettings(enabled=False), webhook_max_age_s=60
+    )
+    async with serving(create_app(settings)) as client:
+
+        async def status(offset_s: int, unit: str) -> int:
+            query = weibo.signed_query(SECRET, timestamp=signed_at(offset_s, unit))
+            body = text_push(f"时钟 {offset_s} {unit}", sender_id=3000000000 + offset_s)
+            return (await client.post("/webhooks/weibo/city", params=query, content=body)).status_code
+
+        cases = [(offset, unit) for offset in (-70, 70, -50, 50) for unit in ("ms", "s")]
+        assert [await status(*case) for case in cases] == [403] * 4 + [200] * 4
+    assert len(await records(kafka_settings, 5, timeout=1.5)) == 4
+
+
+async def test_a_handshake_signed_outside_the_window_is_403(client: httpx.AsyncClient) -> None:
+    query = weibo.signed_query(SECRET, timestamp=signed_at(-3600)) | {"echostr": "42"}
+    response = await client.get("/webhooks/weibo/city", params=query)
+    assert response.status_code == 403
+    assert "handshake timestamp is 360" in response.json()["detail"]
+
+
+async def test_a_signed_query_is_accepted_again_with_its_body_only(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    query, body = weibo.signed_query(SECRET), text_push("公园路灯不亮")
+    assert (await client.post("/webhooks/weibo/city", params=query, content=body)).status_code == 200
+    # The query captured and sent again, with a body of the sender's choosing: the signature does not cover it.
+    replayed = await client.post("/webhooks/weibo/city", params=query, content=text_push("伪造的私信"))
+    assert replayed.status_code == 403
+    assert replayed.json()["detail"] == "this signed query was already used for another push"
+    # Nor with the same body at another account the secret serves: the platform retries where it pushed.
+    assert (await client.post("/webhooks/weibo/open", params=query, content=body)).status_code == 403
+    # The platform's retry repeats query and body: acknowledged (and dropped as a duplicate).
+    retried = await client.post("/webhooks/weibo/city", params=query, content=body)
+    assert (retried.status_code, retried.text) == (200, "")
+    [record] = await records(kafka_settings, 2, timeout=1.5)
+    assert record.data.text == "公园路灯不亮"

@@ -10,6 +10,8 @@ from xml.sax.saxutils import escape
 from ingest_wechat import signature
 from ingest_wechat.crypto import WeChatCrypto
 
+from . import random_nonce
+
 
 @dataclass(frozen=True)
 class WeChatAccount:
@@ -58,8 +60,9 @@ def text_xml(
 
 
 def signed_query(account: WeChatAccount, *, timestamp: str | None = None, nonce: str | None = None) -> dict[str, str]:
+    """Signed now, unless `timestamp` says otherwise: ingest refuses a timestamp outside its window."""
     timestamp = timestamp or str(int(time.time()))
-    nonce = nonce or str(random.randint(10**8, 10**9))
+    nonce = nonce or random_nonce()
     return {
         "signature": signature.sign(account.token, timestamp, nonce),
         "timestamp": timestamp,
@@ -67,9 +70,11 @@ def signed_query(account: WeChatAccount, *, timestamp: str | None = None, nonce:
     }
 
 
-def push(account: WeChatAccount, xml: str, *, mode: str = "plaintext") -> tuple[dict[str, str], bytes]:
-    """(query, body) for a push in `plaintext`, `compatible` or `safe` mode."""
-    query = signed_query(account)
+def push(
+    account: WeChatAccount, xml: str, *, mode: str = "plaintext", timestamp: str | None = None
+) -> tuple[dict[str, str], bytes]:
+    """(query, body) for a push in `plaintext`, `compatible` or `safe` mode, signed now unless `timestamp` is given."""
+    query = signed_query(account, timestamp=timestamp)
     if mode == "plaintext":
         return query, xml.encode()
     assert account.encoding_aes_key, "encrypted modes need the account's encoding_aes_key"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import datetime, timedelta, timezone
 
 from ingest_weibo.signature import expected_signature
+
+from . import random_nonce
 
 _CST = timezone(timedelta(hours=8))
 
@@ -20,8 +21,10 @@ def created_at(when: datetime | None = None) -> str:
     return f"{days[when.weekday()]} {months[when.month - 1]} {when:%d %H:%M:%S} +0800 {when.year}"
 
 
-def signed_query(app_secret: str) -> dict[str, str]:
-    timestamp, nonce = str(int(time.time())), str(random.randint(10**8, 10**9))
+def signed_query(app_secret: str, *, timestamp: str | None = None, nonce: str | None = None) -> dict[str, str]:
+    """Signed now, in milliseconds (as a public SDK's sample push has it), unless `timestamp` says otherwise."""
+    timestamp = timestamp or str(int(time.time() * 1000))
+    nonce = nonce or random_nonce()
     return {
         "signature": expected_signature(app_secret, timestamp, nonce),
         "timestamp": timestamp,

@@ -17,6 +17,9 @@ class Settings(CommonSettings):
     max_body_bytes: int = 256 * 1024
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    # A push or handshake whose signed timestamp is further than this from our clock, either way, is refused (403):
+    # the platform's tries end within seconds of the first (5 s apart, 3 in all), the rest allows for clock skew.
+    webhook_max_age_s: float = Field(default=300.0, gt=0)
     # Renew an access token this long before it expires (WeChat keeps the old one valid 5 minutes after).
     wechat_token_refresh_margin_s: float = 300.0
 

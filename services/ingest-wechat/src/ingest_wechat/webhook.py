@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from fastapi.responses import PlainTextResponse, Response
 from shared.accounts import Account
 from shared.contracts.v1 import Channel
 from shared.ingest import BrokerUnavailable, InboundPublisher
-from shared.webhooks import query_parameters, read_limited_body, refuse_other_recipient
+from shared.webhooks import SignedQueries, query_parameters, read_limited_body, refuse_other_recipient
 
 from . import signature
 from .crypto import WeChatCrypto
@@ -47,6 +48,7 @@ def check_recipient(account: Account, fields: dict[str, str]) -> None:
 
 @router.get("/{account_id}", response_class=PlainTextResponse, summary="URL verification handshake")
 async def handshake(
+    request: Request,
     account: AccountDep,
     signature_: Annotated[str | None, Query(alias="signature")] = None,
     timestamp: str | None = None,
@@ -54,6 +56,8 @@ async def handshake(
     echostr: str | None = None,
 ) -> PlainTextResponse:
     check_signature(account, signature_, timestamp, nonce)
+    signed_queries: SignedQueries = request.app.state.signed_queries
+    signed_queries.refuse_stale(account, timestamp, now=time.time(), what="handshake")
     if echostr is None:
         raise HTTPException(400, "echostr is missing")
     return PlainTextResponse(echostr)
@@ -73,6 +77,16 @@ async def push(request: Request, account_id: str) -> Response:
     encrypt_type, msg_signature = query.get("encrypt_type"), query.get("msg_signature")
     body = await read_limited_body(request, request.app.state.settings.max_body_bytes)
     check_signature(account, signature_, timestamp, nonce)
+    # Neither signature covers the push's age, and the plaintext one not its body either.
+    signed_queries: SignedQueries = request.app.state.signed_queries
+    used = signed_queries.admit(
+        account,
+        signatures=(signature_, msg_signature),
+        timestamp=timestamp,
+        nonce=nonce,
+        body=body,
+        now=received_at.timestamp(),
+    )
     try:
         fields = parse_xml(body)
         check_recipient(account, fields)  # the outer XML's; in safe mode only the encrypted one is signed
@@ -107,5 +121,6 @@ async def push(request: Request, account_id: str) -> Response:
     except BrokerUnavailable as exc:
         # Not stored: a 5xx makes WeChat retry instead of the citizen's message being lost.
         raise HTTPException(503, "message could not be stored, retry later") from exc
+    signed_queries.remember(used)
     # "success" acknowledges without a passive reply, in plaintext and in safe mode alike.
     return PlainTextResponse("success")

@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from shared.contracts.v1 import Channel
-from shared.webhooks import create_ingest_app
+from shared.webhooks import SignedQueries, create_ingest_app
 
 from .sender import weibo_sender
 from .settings import Settings, get_settings
@@ -15,10 +15,12 @@ from .webhook import router
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or get_settings()
-    return create_ingest_app(
+    app = create_ingest_app(
         settings=settings,
         channel=Channel.WEIBO,
         webhook_router=router,
         sender=weibo_sender(save_sender_box=settings.weibo_save_sender_box),
         transport=transport,
     )
+    app.state.signed_queries = SignedQueries(channel=Channel.WEIBO, window_s=settings.webhook_max_age_s)
+    return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from fastapi.responses import PlainTextResponse, Response
 from shared.accounts import Account
 from shared.contracts.v1 import Channel
 from shared.ingest import BrokerUnavailable, InboundPublisher
-from shared.webhooks import query_parameters, read_limited_body, refuse_other_recipient
+from shared.webhooks import SignedQueries, query_parameters, read_limited_body, refuse_other_recipient
 
 from .errors import MalformedPush
 from .parse import parse_push
@@ -38,6 +39,7 @@ def check_signature(account: Account, sig: str | None, timestamp: str | None, no
 
 @router.get("/{account_id}", response_class=PlainTextResponse, summary="URL verification handshake")
 async def handshake(
+    request: Request,
     account: AccountDep,
     signature: Annotated[str | None, Query()] = None,
     timestamp: str | None = None,
@@ -45,6 +47,8 @@ async def handshake(
     echostr: str | None = None,
 ) -> PlainTextResponse:
     check_signature(account, signature, timestamp, nonce)
+    signed_queries: SignedQueries = request.app.state.signed_queries
+    signed_queries.refuse_stale(account, timestamp, now=time.time(), what="handshake")
     if echostr is None:
         raise HTTPException(400, "echostr is missing")
     return PlainTextResponse(echostr)
@@ -63,6 +67,11 @@ async def push(request: Request, account_id: str) -> Response:
     signature, timestamp, nonce = query.get("signature"), query.get("timestamp"), query.get("nonce")
     body = await read_limited_body(request, request.app.state.settings.max_body_bytes)
     check_signature(account, signature, timestamp, nonce)
+    # The signature covers neither the push's age nor its body.
+    signed_queries: SignedQueries = request.app.state.signed_queries
+    used = signed_queries.admit(
+        account, signatures=(signature,), timestamp=timestamp, nonce=nonce, body=body, now=received_at.timestamp()
+    )
     try:
         message = parse_push(body, account_id=account.id, received_at=received_at)
     except MalformedPush as exc:
@@ -76,5 +85,6 @@ async def push(request: Request, account_id: str) -> Response:
         await publisher.publish(message, trace=request.headers.get("traceparent"))
     except BrokerUnavailable as exc:
         raise HTTPException(503, "message could not be stored, retry later") from exc
+    signed_queries.remember(used)
     # An empty answer means "received, no passive reply" (weibo.md).
     return PlainTextResponse("")
