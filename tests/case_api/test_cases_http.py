@@ -787,3 +787,20 @@ async def test_a_department_returns_a_case_that_is_not_theirs_to_the_operators(a
     again = await api.act(case_id, "dispatch", {"department_id": "market"}, headers=operator)
     assert again.status_code == 200, again.text
     assert [(d["department_id"], d["role"]) for d in again.json()["departments"]] == [("market", "lead")]
+
+
+async def test_statistics_count_a_departments_returns_apart_from_its_transfers(api: Api) -> None:
+    """Supervisors watch departments that bounce cases back (推诿): returns are their own figure."""
+    passed, returned = await api.seed(routed("m1", sender="s1"), routed("m2", sender="s2"))
+    for case_id in (passed, returned):
+        await api.act(case_id, "confirm")  # to housing
+    await api.act(passed, "transfer", {"department_id": "market", "reason": "属于市场监管"})
+    await api.act(returned, "return", {"reason": "不属于我局职责"})
+    rows = (await api.client.get("/api/v1/stats/departments")).json()["departments"]
+    by_id = {r["department_id"]: r for r in rows}
+    housing, market = by_id["housing"], by_id["market"]
+    assert (housing["transfers_out"], housing["returned"], housing["transfers_in"]) == (1, 1, 0)
+    assert (market["transfers_in"], market["transfers_out"], market["returned"]) == (1, 0, 0)
+    report = (await api.client.get("/api/v1/reports/weekly", params={"format": "csv"})).text
+    [header] = [line for line in report.splitlines() if line.startswith("department,rank")]
+    assert ",transfers_out,returned," in header

@@ -379,7 +379,8 @@ class CaseActions:
         for part in parts:
             await self.session.delete(part)
         await self.session.flush()  # the event below no longer reaches the departments whose part ended
-        details: dict[str, object] = {"from_department_id": case.department_id}
+        returning = case.department_id
+        details: dict[str, object] = {"from_department_id": returning}
         if suggested_department_id:
             details["suggested_department_id"] = suggested_department_id
         if ended := sorted(p.department_id for p in parts if p.role == "helper"):
@@ -390,6 +391,16 @@ class CaseActions:
             reason=reason,
             changes={"department_id": None, "claimed_by": None, "claim_expires_at": None},
             details=details,
+        )
+        self.session.add(
+            CaseTransfer(
+                case_id=case.id,
+                from_department_id=returning,
+                to_department_id=None,
+                reason=reason,
+                actor=self.user.username,
+                at=self.now,
+            )
         )
 
     async def _lead(self, case: Case, department_id: str, *, new_round: bool = False) -> list[str]:

@@ -107,7 +107,8 @@ class CaseDepartment(Base):
 
 
 class CaseTransfer(Base):
-    """A case passed from one department to another; counted for both in the statistics."""
+    """A case passed from one department to another, counted for both in the statistics; or, with no receiving
+    department, returned by it to the operators' queue (counted as the department's return)."""
 
     __tablename__ = "case_transfers"
     __table_args__ = (Index("ix_case_transfers_at", "at"),)
@@ -115,7 +116,7 @@ class CaseTransfer(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
     from_department_id: Mapped[str | None] = mapped_column(String(64))
-    to_department_id: Mapped[str] = mapped_column(String(64))
+    to_department_id: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -30,6 +30,7 @@ class DepartmentStats:
     resolution_due: int = 0
     transfers_in: int = 0
     transfers_out: int = 0
+    returned: int = 0  # sent back to the operators as not the department's (a transfer to no department)
     reopened: int = 0
     overdue_now: int = 0
     rating_count: int = 0
@@ -49,6 +50,7 @@ class DepartmentStats:
             "resolution_on_time_rate": _rate(self.resolution_on_time, self.resolution_due),
             "transfers_in": self.transfers_in,
             "transfers_out": self.transfers_out,
+            "returned": self.returned,
             "reopened": self.reopened,
             "overdue_now": self.overdue_now,
             "satisfaction": round(self.rating_sum / self.rating_count, 2) if self.rating_count else None,
@@ -192,14 +194,22 @@ async def department_stats(
     out = select(CaseTransfer.from_department_id, func.count()).where(
         *in_period, CaseTransfer.from_department_id.is_not(None)
     )
-    into = select(CaseTransfer.to_department_id, func.count()).where(*in_period)
+    into = select(CaseTransfer.to_department_id, func.count()).where(
+        *in_period, CaseTransfer.to_department_id.is_not(None)
+    )
     if department_id:
         out = out.where(CaseTransfer.from_department_id == department_id)
         into = into.where(CaseTransfer.to_department_id == department_id)
-    for dept, n in await session.execute(out.group_by(CaseTransfer.from_department_id)):
+    returns = CaseTransfer.to_department_id.is_(None)
+    grouped = out.add_columns(returns).group_by(CaseTransfer.from_department_id, returns)
+    for dept, n, returned in await session.execute(grouped):
         assert dept is not None  # the query leaves out transfers from no department
-        bucket(dept).transfers_out += n
+        if returned:
+            bucket(dept).returned += n
+        else:
+            bucket(dept).transfers_out += n
     for dept, n in await session.execute(into.group_by(CaseTransfer.to_department_id)):
+        assert dept is not None
         bucket(dept).transfers_in += n
 
     rows = [s.as_dict() for s in sorted(stats.values(), key=DepartmentStats.rank_key)]
