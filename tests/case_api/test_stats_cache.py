@@ -83,3 +83,27 @@ async def test_zero_seconds_turns_keeping_off_and_capacity_bounds_memory() -> No
         await small.get(month, source)
     await small.get("jan", source)  # the oldest was let go
     assert source.calls == 6
+
+
+class Overlap:
+    """Records how many computations run at once."""
+
+    def __init__(self) -> None:
+        self.running = self.most = 0
+
+    async def __call__(self) -> list[dict[str, object]]:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await asyncio.sleep(0.01)
+        self.running -= 1
+        return []
+
+
+async def test_a_gate_runs_different_periods_one_at_a_time() -> None:
+    """Anyone may ask the public ranking for any period: a flood of different ones must queue, not run at once."""
+    cache, gate, overlap = StatsCache(60, clock=Clock()), asyncio.Semaphore(1), Overlap()
+    await asyncio.gather(*(cache.get(("period", i), overlap, gate=gate) for i in range(5)))
+    assert overlap.most == 1
+    ungated = Overlap()
+    await asyncio.gather(*(cache.get(("staff", i), ungated) for i in range(5)))
+    assert ungated.most == 5  # what the gate prevents

@@ -249,6 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RefuseNul)
     app.state.login_throttle = LoginThrottle()
     app.state.stats_cache = StatsCache(settings.stats_cache_seconds)
+    app.state.public_stats_gate = asyncio.Semaphore(1)
     for router in (
         auth_router,
         cases_router,

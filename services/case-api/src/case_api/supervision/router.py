@@ -59,12 +59,20 @@ def _period(request: Request, start: date | None, end: date | None) -> tuple[dat
 
 
 async def _department_figures(
-    request: Request, session: AsyncSession, begin: datetime, finish: datetime, department_id: str | None
+    request: Request,
+    session: AsyncSession,
+    begin: datetime,
+    finish: datetime,
+    department_id: str | None,
+    *,
+    public: bool = False,
 ) -> Figures:
     cache: StatsCache = request.app.state.stats_cache
     return await cache.get(
         (begin, finish, department_id),
         lambda: department_stats(session, start=begin, end=finish, now=utcnow(), department_id=department_id),
+        # Anonymous callers compute one period at a time: signed-in staff never queue behind them.
+        gate=request.app.state.public_stats_gate if public else None,
     )
 
 
@@ -96,7 +104,7 @@ async def public_stats(
     end: Annotated[date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)] = None,
 ) -> dict[str, Any]:
     begin, finish = _period(request, start, end)
-    figures = await _department_figures(request, session, begin, finish, None)
+    figures = await _department_figures(request, session, begin, finish, None, public=True)
     return {
         "from": begin.date().isoformat(),
         "to": (finish - timedelta(days=1)).date().isoformat(),

@@ -35,7 +35,11 @@ class StatsCache:
         self._kept: OrderedDict[Hashable, tuple[float, Figures]] = OrderedDict()
         self._running: dict[Hashable, asyncio.Future[Figures]] = {}
 
-    async def get(self, key: Hashable, compute: Callable[[], Awaitable[Rows]]) -> Figures:
+    async def get(
+        self, key: Hashable, compute: Callable[[], Awaitable[Rows]], *, gate: asyncio.Semaphore | None = None
+    ) -> Figures:
+        """`gate` bounds how many computations its callers run at once (the public ranking's, whose periods
+        anyone may choose: a flood of different periods then queues instead of occupying the database)."""
         kept = self._kept.get(key)
         if kept and kept[0] > self._clock():
             return kept[1]
@@ -44,7 +48,12 @@ class StatsCache:
         future: asyncio.Future[Figures] = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
-            figures = Figures(await compute(), utcnow())
+            if gate is None:
+                rows = await compute()
+            else:
+                async with gate:
+                    rows = await compute()
+            figures = Figures(rows, utcnow())
         except Exception as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here, so no "never retrieved" warning when nobody else waited
