@@ -235,7 +235,11 @@ async def test_transfer_needs_a_reason_and_moves_the_case_between_departments(ap
     transferred = events[-1]
     assert transferred.type == "gov.inbox.case.transferred"
     assert transferred.data.change.reason == "属于市场监管职责"
-    assert transferred.data.change.details == {"from_department_id": "housing", "to_department_id": "market"}
+    assert transferred.data.change.details == {
+        "from_department_id": "housing",
+        "to_department_id": "market",
+        "departments_left": ["housing"],  # its live queues drop the case
+    }
 
 
 async def test_co_handling_blocks_closure_until_every_part_is_done(api: Api) -> None:
@@ -645,6 +649,7 @@ async def test_a_former_co_handler_loses_the_case_when_it_is_reopened_and_sent_e
     assert (await api.client.get("/api/v1/cases", headers=env)).json()["total"] == 0
     dispatched = [e for e in await api.events(expect=10) if e.type == "gov.inbox.case.dispatched"][-1]
     assert dispatched.data.change.details["ended_co_handlers"] == ["environment"]
+    assert dispatched.data.change.details["departments_left"] == ["environment", "housing"]
     # The part the department did stays in the case's history.
     audit = (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json()
     assert [(a["actor"], a["reason"]) for a in audit if a["action"] == "complete-part"] == [("h-env", "达标")]
@@ -717,7 +722,11 @@ async def test_the_lead_withdraws_a_part_it_no_longer_needs_and_the_case_can_clo
     assert (await api.act(case_id, "close", headers=housing)).json()["status"] == "closed"
     event = next(e for e in await api.events(expect=7) if e.type == "gov.inbox.case.co-handler-removed")
     assert event.data.change.reason == "现场已核实，无需检测"
-    assert event.data.change.details == {"department_id": "environment", "part": "检测噪音"}
+    assert event.data.change.details == {
+        "department_id": "environment",
+        "part": "检测噪音",
+        "departments_left": ["environment"],
+    }
     audit = (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json()
     assert [(a["actor"], a["reason"]) for a in audit if a["action"] == "remove-co-handler"] == [
         ("h-housing4", "现场已核实，无需检测")
@@ -783,6 +792,7 @@ async def test_a_department_returns_a_case_that_is_not_theirs_to_the_operators(a
         "from_department_id": "housing",
         "suggested_department_id": "market",
         "ended_co_handlers": ["environment"],
+        "departments_left": ["environment", "housing"],
     }
     again = await api.act(case_id, "dispatch", {"department_id": "market"}, headers=operator)
     assert again.status_code == 200, again.text

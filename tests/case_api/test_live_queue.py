@@ -363,8 +363,9 @@ async def test_a_co_handling_department_sees_the_case_live(database_url: str, ka
 
 async def test_a_department_the_case_left_cannot_replay_it(database_url: str, kafka_settings: KafkaSettings) -> None:
     """A handler's stream resumed from the start (a new handler, a screen's old resume id) replays only the cases
-    that are still the department's: one transferred away, which the department can no longer open, is not
-    replayed, whether its events are further back than the hub holds (read from the database) or held by it."""
+    that are still the department's: of one transferred away, which the department can no longer open, it gets
+    only the notice that the case left (id and number, none of its contents), whether its events are further back
+    than the hub holds (read from the database) or held by it."""
     settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
 
     async def dispatched(client: httpx.AsyncClient, admin: dict[str, str], sender: str, *, leaves: bool) -> str:
@@ -397,15 +398,70 @@ async def test_a_department_the_case_left_cannot_replay_it(database_url: str, ka
         housing = {"Authorization": await bearer(client, "h-new", "correct-horse-9")}
         assert (await client.get(f"/api/v1/cases/{left_just_now}", headers=housing)).status_code == 404
 
-        async def replayed(after: int) -> set[str]:
-            seen: set[str] = set()
+        async def replayed(after: int) -> dict[str, set[str]]:
+            seen: dict[str, set[str]] = {}
             async with client.stream("GET", f"/api/v1/queue/events?after={after}", headers=housing) as live:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(3):
                         async for e in _events(live):
-                            seen.add(json.loads(e["data"])["subject"])
+                            seen.setdefault(json.loads(e["data"])["subject"], set()).add(e["event"])
+                            if e["event"] == "gov.inbox.case.left":
+                                assert "110101199003071234" not in e["data"] and "举报" not in e["data"]
             return seen
 
         names = {left_long_ago: "left before the hub", left_just_now: "left while the hub held it"}
-        assert await replayed(0) == {stays, stays_too}, names  # from the database, then the hub
-        assert await replayed(hub_start) == {stays_too}, names  # from the hub alone
+        left = {"gov.inbox.case.left"}
+        from_start = await replayed(0)  # from the database, then the hub
+        assert from_start.keys() == {stays, stays_too, left_long_ago, left_just_now}, names
+        assert from_start[left_long_ago] == from_start[left_just_now] == left
+        assert left not in (from_start[stays], from_start[stays_too])
+        from_hub = await replayed(hub_start)  # from the hub alone
+        assert from_hub.keys() == {stays_too, left_just_now} and from_hub[left_just_now] == left, names
+
+
+async def test_a_case_leaving_a_department_leaves_its_live_queue(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    """A screen that shows a department's cases is told when one leaves it (transferred, returned to the
+    operators, a co-handler's part withdrawn): the case's id and number, so it can drop the case, and no more."""
+    settings = Settings(kafka=kafka_settings, db=DatabaseSettings(DATABASE_URL=database_url))
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        items = [routed(f"m{i}", sender=f"s{i}", text="小区物业乱收费") for i in (1, 2)]
+        await intake_batch(session, items, tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)
+    await engine.dispose()
+    async with serving(settings) as (client, admin):
+        for name, department in [("h-housing", "housing"), ("h-env", "environment")]:
+            body = {"username": name, "password": "correct-horse-9", "role": "handler", "department_id": department}
+            assert (await client.post("/api/v1/users", json=body, headers=admin)).status_code == 201
+        handlers = [{"Authorization": await bearer(client, n, "correct-horse-9")} for n in ("h-housing", "h-env")]
+        transferred, returned = sorted(
+            (await client.get("/api/v1/cases", headers=admin)).json()["items"], key=lambda c: c["number"]
+        )
+        helper = {"co_handlers": [{"department_id": "environment", "part": "检测噪音"}]}
+        for case in (transferred, returned):
+            await client.post(f"/api/v1/cases/{case['id']}/confirm", json={}, headers=admin)
+        await client.post(f"/api/v1/cases/{returned['id']}/co-handlers", json=helper["co_handlers"][0], headers=admin)
+        start = await _outbox_end(database_url)
+        async with (
+            client.stream("GET", f"/api/v1/queue/events?after={start}", headers=handlers[0]) as housing,
+            client.stream("GET", f"/api/v1/queue/events?after={start}", headers=handlers[1]) as env,
+        ):
+            housing_events, env_events = _events(housing), _events(env)
+            move = {"department_id": "market", "reason": "属于市场监管"}
+            assert (
+                await client.post(f"/api/v1/cases/{transferred['id']}/transfer", json=move, headers=admin)
+            ).is_success
+            back = {"reason": "不属于我局"}
+            assert (
+                await client.post(f"/api/v1/cases/{returned['id']}/return", json=back, headers=handlers[0])
+            ).is_success
+            told = [await asyncio.wait_for(anext(housing_events), 10) for _ in range(2)]
+            env_told = await asyncio.wait_for(anext(env_events), 10)
+    assert [e["event"] for e in told] == ["gov.inbox.case.left"] * 2
+    shown = [json.loads(e["data"]) for e in told]
+    assert [(s["subject"], s["data"]) for s in shown] == [
+        (transferred["id"], {"number": transferred["number"], "cause": "gov.inbox.case.transferred"}),
+        (returned["id"], {"number": returned["number"], "cause": "gov.inbox.case.returned"}),
+    ]
+    assert env_told["event"] == "gov.inbox.case.left" and json.loads(env_told["data"])["subject"] == returned["id"]

@@ -82,6 +82,12 @@ def _lead_only(case: Case, user: User) -> None:
         raise Conflict("only the lead department's handlers can do this")
 
 
+def _left(*departments: str | None) -> dict[str, list[str]]:
+    """The detail naming the departments a change takes the case away from (their live queues drop it)."""
+    gone = sorted({d for d in departments if d})
+    return {outbox.DEPARTMENTS_LEFT: gone} if gone else {}
+
+
 def available(user: User, case: Case, parts: Sequence[CaseDepartment]) -> list[str]:
     """The case detail's `allowed_actions`: the table's moves for the caller's role in the case's state, less
     what their department's part rules out, so a screen offers no button that would answer 409."""
@@ -204,11 +210,14 @@ class CaseActions:
             category = await _category(self.session, case.category_id or "")
             department_id = category.department_id
         await _department(self.session, department_id)
-        # The parts first: the event announcing the dispatch must not reach a department whose part just ended.
+        # The parts first: the event announcing the dispatch must not reach a department whose part just ended
+        # (they get it as the one that takes the case away from them).
+        previous = case.department_id  # after a reopening, the department that had the case before
         ended = await self._lead(case, department_id, new_round=True)
         details: dict[str, object] = {"department_id": department_id, "via": via}
         if ended:
             details["ended_co_handlers"] = ended
+        details |= _left(*ended, previous if previous != department_id else None)
         await self._move(case, Action.DISPATCH, changes={"department_id": department_id}, details=details)
         for helper, part in co_handlers:
             await self.add_co_handler(case, department_id=helper, part=part)
@@ -354,7 +363,7 @@ class CaseActions:
                 "transfer_count": case.transfer_count + 1,
                 "resolution_due_at": self.policy.transferred_due(case, now=self.now),
             },
-            details={"from_department_id": previous, "to_department_id": department_id},
+            details={"from_department_id": previous, "to_department_id": department_id, **_left(previous)},
         )
         self.session.add(
             CaseTransfer(
@@ -385,6 +394,7 @@ class CaseActions:
             details["suggested_department_id"] = suggested_department_id
         if ended := sorted(p.department_id for p in parts if p.role == "helper"):
             details["ended_co_handlers"] = ended
+        details |= _left(returning, *ended)
         await self._move(
             case,
             Action.RETURN,
@@ -524,7 +534,7 @@ class CaseActions:
             case,
             Action.REMOVE_CO_HANDLER,
             reason=reason,
-            details={"department_id": department_id, "part": part.part},
+            details={"department_id": department_id, "part": part.part, **_left(department_id)},
         )
 
     async def complete_part(self, case: Case, *, department_id: str, note: str | None) -> None:

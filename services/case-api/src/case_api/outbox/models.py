@@ -26,5 +26,7 @@ class OutboxRecord(Base):
     department_id: Mapped[str | None] = mapped_column(String(64))  # lets a handler's event stream be filtered
     # The case's co-handling departments as ",a,b," (one LIKE finds a department); None when there are none.
     co_handlers: Mapped[str | None] = mapped_column(Text)
+    # Departments this event takes the case away from (",a,b,"): their live queues get this one event, to drop it.
+    departed: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -13,6 +13,9 @@ from shared.contracts.v1 import CaseChange, CaseEvent, ReplyCommand, ReplyComman
 from shared.topics import CASE_EVENTS, OUTBOUND_REPLIES
 
 SOURCE = "case-api"
+# The change detail naming the departments that lose the case with it (a transfer's, a return's, a new dispatch's,
+# a removed co-handler's): a screen showing the case there drops it on this event.
+DEPARTMENTS_LEFT = "departments_left"
 
 
 def audience(departments: Collection[str]) -> str | None:
@@ -36,6 +39,7 @@ def case_event_row(
         "case_id": str(case_id),
         "department_id": department_id,
         "co_handlers": audience(co_handlers),
+        "departed": audience(change.details.get(DEPARTMENTS_LEFT) or ()),
         "created_at": utcnow(),
         "published_at": None,
     }
@@ -50,6 +54,7 @@ def reply_command_row(command: ReplyCommand, *, department_id: str | None) -> di
         "case_id": str(command.case_id),
         "department_id": department_id,
         "co_handlers": None,
+        "departed": None,
         "created_at": utcnow(),
         "published_at": None,
     }

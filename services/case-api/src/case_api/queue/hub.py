@@ -22,7 +22,7 @@ from case_api.outbox.models import OutboxRecord
 from case_api.outbox.signal import OutboxSignal
 from shared.topics import CASE_EVENTS
 
-from .live import PAGE, Event, Held, LiveCursor, Sees, frame, ranges
+from .live import PAGE, Event, Held, LiveCursor, Sees, departure, frame, ranges
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +79,7 @@ class OutboxHub:
             case((OutboxRecord.topic == CASE_EVENTS, OutboxRecord.value), else_=None),
             OutboxRecord.co_handlers,
             OutboxRecord.case_id,
+            OutboxRecord.departed,
         )
         async with self._sessions() as session:
             late = []
@@ -91,8 +92,15 @@ class OutboxHub:
                 )
             )
         found = {
-            i: Held(department, frame(v) if v is not None else None, helpers, case_id)
-            for i, department, v, helpers, case_id in [*late, *new]
+            i: Held(
+                department,
+                frame(v) if v is not None else None,
+                helpers,
+                case_id,
+                departed,
+                departure(v) if v is not None and departed else None,
+            )
+            for i, department, v, helpers, case_id, departed in [*late, *new]
         }
         accepted = self._cursor.advance([(i, b"") for i, *_ in late], [(i, b"") for i, *_ in new])
         for _, row_id, _ in accepted:
@@ -138,13 +146,16 @@ class OutboxHub:
         floor, awaited = self.floor, self._cursor.gaps
         return floor is not None and cursor.last >= floor and all(g > floor or g in awaited for g in cursor.gaps)
 
-    def take(self, cursor: LiveCursor, sees: Sees) -> tuple[list[Event], bool]:
-        """Like `LiveCursor.read`, from memory: (events to send, whether there may be more right away)."""
+    def take(self, cursor: LiveCursor, sees: Sees, left: Sees | None = None) -> tuple[list[Event], bool]:
+        """Like `LiveCursor.read`, from memory: (events to send, whether there may be more right away). `left`:
+        the rows that take a case away from the caller's department, sent so that a screen drops the case."""
 
         def shown(row_id: int) -> bytes | None:
             row = self._rows[row_id]
-            if row.frame is None or not sees(row):
+            if row.frame is None:
                 return None
+            if not sees(row):
+                return row.departure if left is not None and left(row) else None
             # Only while the case is still the caller's: its newest event says where it is now (visible_to).
             now = self._rows[self._latest[row.case_id]] if row.case_id in self._latest else row
             return row.frame if now is row or sees(now) else None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, case, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from case_api.auth.models import Role, User
 from case_api.cases import access
@@ -40,6 +41,8 @@ class Held:
     frame: bytes | None
     co_handlers: str | None = None  # ",a,b," as the outbox keeps it
     case_id: str | None = None
+    departed: str | None = None  # ",a,b,": the departments this event takes the case away from
+    departure: bytes | None = None  # what those departments are sent instead of the frame (`departure`)
 
 
 Sees = Callable[[Held], bool]
@@ -57,6 +60,29 @@ def frame(value: str) -> bytes:
         kind = "message"  # what a server-sent event without a type is
     data = "".join(f"data: {line}\n" for line in value.splitlines())
     return f"event: {kind}\n{data}\n".encode()
+
+
+LEFT_EVENT = "gov.inbox.case.left"
+
+
+def departure(value: str) -> bytes | None:
+    """What a department a case has left is sent instead of the event that took it away: which case (id and
+    number), when and why, and nothing of what the case holds now, which it may no longer read. Its screen drops
+    the case. None for a value that is no case event (never from our own writers)."""
+    try:
+        event = json.loads(value)
+        left = {
+            "specversion": "1.0",
+            "id": f"{event['id']}-left",
+            "source": event["source"],
+            "type": LEFT_EVENT,
+            "subject": event["subject"],
+            "time": event["time"],
+            "data": {"number": event["data"]["case"]["number"], "cause": event["type"]},
+        }
+    except (ValueError, KeyError, TypeError):
+        return None
+    return frame(json.dumps(left, ensure_ascii=False))
 
 
 def frames(events: list[Event]) -> bytes:
@@ -131,22 +157,37 @@ class LiveCursor:
                 self.gaps[missing] = now
 
     async def read(
-        self, session: AsyncSession, visible: ColumnElement[bool], still: StillVisible | None = None
+        self,
+        session: AsyncSession,
+        visible: ColumnElement[bool],
+        still: StillVisible | None = None,
+        leaving: ColumnElement[bool] | None = None,
     ) -> tuple[list[Event], bool]:
-        """(events to send, whether there may be more right away)."""
-        columns = select(OutboxRecord.id, case((visible, OutboxRecord.value), else_=None), OutboxRecord.case_id)
-        late_rows: list[tuple[int, str | None, str | None]] = []
+        """(events to send, whether there may be more right away). `leaving`: the rows that take a case away from
+        the caller's department, which are sent to it as `departure`s."""
+        wanted = visible if leaving is None else or_(visible, leaving)
+        columns = select(
+            OutboxRecord.id,
+            case((wanted, OutboxRecord.value), else_=None),
+            OutboxRecord.case_id,
+            case((visible, True), else_=False),
+        )
+        late_rows: list[tuple[int, str | None, str | None, bool]] = []
         if self.gaps:
             runs = [OutboxRecord.id.between(lo, hi) for lo, hi in ranges(sorted(self.gaps))]
             late_rows = [tuple(r) for r in await session.execute(columns.where(or_(*runs)).order_by(OutboxRecord.id))]
         query = columns.where(OutboxRecord.id > self.last).order_by(OutboxRecord.id).limit(PAGE)
         new_rows = [tuple(r) for r in await session.execute(query)]
-        shown = [c for _, v, c in late_rows + new_rows if v is not None and c is not None]
+        shown = [c for _, v, c, theirs in late_rows + new_rows if v is not None and c is not None and theirs]
         allowed = await still(session, set(shown)) if still is not None and shown else None
 
-        def row(i: int, value: str | None, case_id: str | None) -> Row:
-            if value is None or (allowed is not None and case_id is not None and case_id not in allowed):
+        def row(i: int, value: str | None, case_id: str | None, theirs: bool) -> Row:
+            if value is None:
                 return (i, None)  # still moves the cursor: it is no gap
+            if not theirs:
+                return (i, departure(value))
+            if allowed is not None and case_id is not None and case_id not in allowed:
+                return (i, None)
             return (i, frame(value))
 
         late, new = [row(*r) for r in late_rows], [row(*r) for r in new_rows]
@@ -160,8 +201,20 @@ def visible_to(role: str, department_id: str | None) -> ColumnElement[bool]:
         return condition
     if department_id is None:
         return false()
-    helping = OutboxRecord.co_handlers.contains(f",{department_id},", autoescape=True)
+    helping = _names(OutboxRecord.co_handlers, department_id)
     return and_(condition, or_(OutboxRecord.department_id == department_id, helping))
+
+
+def leaving_from(role: str, department_id: str | None) -> ColumnElement[bool] | None:
+    """The rows that take a case away from a handler's department; None for staff, who see every case."""
+    if role != Role.HANDLER or department_id is None:
+        return None
+    return and_(OutboxRecord.topic == CASE_EVENTS, _names(OutboxRecord.departed, department_id))
+
+
+def _names(departments: QueryableAttribute[str | None], department_id: str) -> ColumnElement[bool]:
+    """Whether a ",a,b," column names the department (the commas make `LIKE` match it exactly)."""
+    return departments.contains(f",{department_id},", autoescape=True)
 
 
 StillVisible = Callable[[AsyncSession, set[str]], Awaitable[set[str]]]
@@ -190,3 +243,11 @@ def seen_by(role: str, department_id: str | None) -> Sees:
         return lambda row: False
     member = f",{department_id},"
     return lambda row: row.department_id == department_id or (row.co_handlers is not None and member in row.co_handlers)
+
+
+def left_by(role: str, department_id: str | None) -> Sees | None:
+    """`leaving_from` for rows the hub holds."""
+    if role != Role.HANDLER or department_id is None:
+        return None
+    member = f",{department_id},"
+    return lambda row: row.departed is not None and member in row.departed

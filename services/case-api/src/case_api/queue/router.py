@@ -21,7 +21,7 @@ from case_api.outbox.models import OutboxRecord
 from shared.contracts.v1 import Channel, utcnow
 
 from .hub import HUB_WAIT_S
-from .live import LiveCursor, frames, seen_by, still_visible_to, visible_to
+from .live import LiveCursor, frames, leaving_from, left_by, seen_by, still_visible_to, visible_to
 
 router = APIRouter(prefix="/api/v1/queue", tags=["queue"])
 MAX_EVENT_ID = 2**63 - 1  # outbox ids are 64-bit integers
@@ -129,6 +129,7 @@ async def events(
     if start is None and header and header.isdigit() and int(header) <= MAX_EVENT_ID:
         start = int(header)  # a mangled header is no reason to refuse the stream: it starts from now instead
     visible, sees = visible_to(user.role, user.department_id), seen_by(user.role, user.department_id)
+    leaving, left = leaving_from(user.role, user.department_id), left_by(user.role, user.department_id)
     still = still_visible_to(user)
     who, expires = (user.id, user.role, user.department_id, True), request.state.token_expires
     issued = request.state.token_issued
@@ -163,10 +164,10 @@ async def events(
                     return  # an expired or revoked token ends its stream too: the screen signs in again
             woken = hub.changed.armed()
             if hub.serves(cursor):  # the usual case: no query of its own
-                events, more = hub.take(cursor, sees)
+                events, more = hub.take(cursor, sees, left)
             else:  # further back than the hub holds (a reconnect after a while): the database, until caught up
                 async with sessions() as session:
-                    events, more = await cursor.read(session, visible, still)
+                    events, more = await cursor.read(session, visible, still, leaving)
             if events:
                 yield frames(events)  # bytes go out as they are: one write for the whole read
             if not more:  # the hub wakes every stream when it holds new rows
