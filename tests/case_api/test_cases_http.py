@@ -19,6 +19,7 @@ from sqlalchemy import update
 from case_api.cases.deadlines import CalendarPolicy
 from case_api.cases.models import Case
 from case_api.cases.numbers import tracking_code
+from case_api.catalog.service import seed_from_taxonomy
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
 from case_api.main import create_app
@@ -691,16 +692,19 @@ async def test_a_co_handler_is_offered_only_what_it_can_do(api: Api) -> None:
     offered = (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).json()["allowed_actions"]
     assert sorted(offered) == ["complete-part", "escalate"]
     lead = (await api.client.get(f"/api/v1/cases/{case_id}", headers=housing)).json()["allowed_actions"]
-    assert {"reply", "transfer", "add-co-handler", "remove-co-handler"} <= set(lead)
+    assert {"reply", "transfer", "add-co-handler", "remove-co-handler", "escalate"} <= set(lead)
     assert "complete-part" not in lead  # the lead's handlers complete no helper's part
+    await api.act(case_id, "reply", {"text": "已处理"}, headers=housing)
+    await api.act(case_id, "escalate", {"reason": "久拖未决"}, headers=housing)
+    lead = (await api.client.get(f"/api/v1/cases/{case_id}", headers=housing)).json()["allowed_actions"]
+    assert "close" not in lead and "escalate" not in lead  # a part is open; escalated already
     refused = await api.act(case_id, "claim", headers=env)
     assert refused.status_code == 409 and "lead department" in refused.json()["detail"]
     assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["claimed_by"] is None
     await api.act(case_id, "co-handlers/environment/complete", {"note": "达标"}, headers=env)
-    offered = (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).json()["allowed_actions"]
-    assert offered == ["escalate"]
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).json()["allowed_actions"] == []
     lead = (await api.client.get(f"/api/v1/cases/{case_id}", headers=housing)).json()["allowed_actions"]
-    assert "remove-co-handler" not in lead  # nothing open left to withdraw
+    assert "remove-co-handler" not in lead and "close" in lead  # nothing open left to withdraw
 
 
 async def test_the_lead_withdraws_a_part_it_no_longer_needs_and_the_case_can_close(api: Api) -> None:
@@ -760,6 +764,16 @@ async def test_no_active_category_routes_to_an_inactive_department(api: Api) -> 
     assert next(d for d in departments if d["id"] == "housing")["active"] is True
     categories = (await api.client.get("/api/v1/categories")).json()
     assert "old-matters" not in {c["id"] for c in categories if c["active"]}
+    # Housing's categories moved, housing closed: a restart (which seeds from taxonomy.yaml) keeps it that way.
+    for moved in [c | {"department_id": "market"} for c in categories if c["department_id"] == "housing"]:
+        assert (await api.client.put(f"/api/v1/categories/{moved['id']}", json=moved)).status_code == 200
+    assert (await api.client.put("/api/v1/departments/housing", json=housing)).status_code == 200
+    engine = make_engine(api.database_url)
+    async with make_sessionmaker(engine)() as session:
+        await seed_from_taxonomy(session, taxonomy=load_taxonomy(Path("config/taxonomy.yaml")))
+    await engine.dispose()
+    after = {c["id"]: c for c in (await api.client.get("/api/v1/categories")).json()}
+    assert after["housing-property"]["department_id"] == after["utilities"]["department_id"] == "market"
 
 
 async def test_a_department_returns_a_case_that_is_not_theirs_to_the_operators(api: Api) -> None:
@@ -781,6 +795,13 @@ async def test_a_department_returns_a_case_that_is_not_theirs_to_the_operators(a
     assert returned.status_code == 200, returned.text
     body = returned.json()
     assert (body["status"], body["department_id"], body["claimed_by"]) == ("classified", None, None)
+    assert [
+        (t["from_department_id"], t["to_department_id"], t["suggested_department_id"]) for t in body["transfers"]
+    ] == [("housing", None, "market")]
+    # The operators find it under the department suggested, not the one that returned it.
+    for owner, expected in [("market", [case_id]), ("housing", [])]:
+        page = (await api.client.get("/api/v1/queue", params={"department_id": owner}, headers=operator)).json()
+        assert [c["id"] for c in page["items"]] == expected, owner
     assert body["departments"] == [] and body["resolution_due_at"] == before["resolution_due_at"]
     for department in (housing, env):  # the round is over for both
         assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=department)).status_code == 404
@@ -801,11 +822,14 @@ async def test_a_department_returns_a_case_that_is_not_theirs_to_the_operators(a
 
 async def test_statistics_count_a_departments_returns_apart_from_its_transfers(api: Api) -> None:
     """Supervisors watch departments that bounce cases back (推诿): returns are their own figure."""
-    passed, returned = await api.seed(routed("m1", sender="s1"), routed("m2", sender="s2"))
-    for case_id in (passed, returned):
+    passed, returned, pulled_back = await api.seed(*(routed(f"m{i}", sender=f"s{i}") for i in (1, 2, 3)))
+    for case_id in (passed, returned, pulled_back):
         await api.act(case_id, "confirm")  # to housing
+    housing_handler = await api.as_user("h-housing7", "handler", "housing")
     await api.act(passed, "transfer", {"department_id": "market", "reason": "属于市场监管"})
-    await api.act(returned, "return", {"reason": "不属于我局职责"})
+    assert (await api.act(returned, "return", {"reason": "不属于我局职责"}, headers=housing_handler)).is_success
+    # An operator pulling back their own wrong dispatch is no return of the department's.
+    assert (await api.act(pulled_back, "return", {"reason": "派错了"})).is_success
     rows = (await api.client.get("/api/v1/stats/departments")).json()["departments"]
     by_id = {r["department_id"]: r for r in rows}
     housing, market = by_id["housing"], by_id["market"]
@@ -814,3 +838,22 @@ async def test_statistics_count_a_departments_returns_apart_from_its_transfers(a
     report = (await api.client.get("/api/v1/reports/weekly", params={"format": "csv"})).text
     [header] = [line for line in report.splitlines() if line.startswith("department,rank")]
     assert ",transfers_out,returned," in header
+
+
+async def test_a_returned_case_keeps_its_deadlines_and_stops_waiting(api: Api) -> None:
+    """The citizen has waited since the message came: sending the case back and correcting its category starts
+    no clock again, and a wait on the citizen ends (the operators cannot resume it; its deadline must show)."""
+    promised, waiting = await api.seed(routed("m1", sender="s1"), routed("m2", sender="s2"))
+    housing = await api.as_user("h-housing8", "handler", "housing")
+    for case_id in (promised, waiting):
+        await api.act(case_id, "confirm")
+    promise = (utcnow() + timedelta(days=10)).replace(microsecond=0).isoformat()
+    moved = await api.act(promised, "interim-reply", {"text": "十日内答复", "promised_at": promise}, headers=housing)
+    due = moved.json()["resolution_due_at"]
+    await api.act(promised, "return", {"reason": "不属于我局"}, headers=housing)
+    again = await api.act(promised, "classify", {"category_id": "market-consumer"})
+    assert again.status_code == 200, again.text
+    assert again.json()["resolution_due_at"] == due
+    await api.act(waiting, "wait-on-citizen", {"text": "请提供具体地址"}, headers=housing)
+    back = (await api.act(waiting, "return", {"reason": "不属于我局"}, headers=housing)).json()
+    assert back["waiting_since"] is None and back["due_at"] is not None

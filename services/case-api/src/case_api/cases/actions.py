@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from case_api.audit.models import AuditEntry
 from case_api.auth.models import Role, User
 from case_api.catalog.models import Category, Department
 from case_api.citizen.notices import Notices
@@ -94,14 +95,16 @@ def available(user: User, case: Case, parts: Sequence[CaseDepartment]) -> list[s
     lead = access.is_lead_handler(user, case)
     open_parts = {p.department_id for p in parts if p.role == "helper" and p.status == "open"}
     completable = open_parts & {user.department_id} if user.role == Role.HANDLER else open_parts
+    ruled_out = {
+        Action.COMPLETE_PART: not completable,
+        Action.REMOVE_CO_HANDLER: not open_parts,
+        Action.CLOSE: bool(open_parts),  # not before every part is done
+        Action.ESCALATE: case.escalated,
+    }
     offered = []
     for name in allowed_actions(case.status, user.role, waiting=case.waiting_since is not None):
         action = Action(name)
-        if action in LEAD_ONLY and not lead:
-            continue
-        if action == Action.COMPLETE_PART and not completable:
-            continue
-        if action == Action.REMOVE_CO_HANDLER and not open_parts:
+        if (action in LEAD_ONLY and not lead) or ruled_out.get(action, False):
             continue
         offered.append(name)
     return offered
@@ -187,7 +190,7 @@ class CaseActions:
         # keeps the new period its reopening started: counted from receipt it would be long past.
         request_type = request_type or case.request_type or case.proposed_request_type
         changes: dict[str, object] = {"category_id": category.id, "request_type": request_type}
-        if not case.reopen_count:
+        if not case.reopen_count and not await self._dispatched_before(case):
             changes["resolution_due_at"] = self.policy.resolution_due(
                 case.created_at, category_id=category.id, request_type=request_type
             )
@@ -200,6 +203,16 @@ class CaseActions:
             if case.first_responded_at is None and (current is None or current > self.now) and first_due > self.now:
                 changes["first_response_due_at"] = first_due
         await self._move(case, Action.CLASSIFY, changes=changes, details=details)
+
+    async def _dispatched_before(self, case: Case) -> bool:
+        """A case a department returned keeps the deadlines it had (moved by waits, promises, transfers): the
+        citizen has waited since the message came, and correcting the category does not start that again."""
+        if case.status != CaseStatus.CLASSIFIED:
+            return False
+        # Intake's automatic dispatch is on record as "dispatched", an operator's as the action, "dispatch".
+        dispatches = (Action.DISPATCH.value, "dispatched")
+        query = select(AuditEntry.id).where(AuditEntry.case_id == case.id, AuditEntry.action.in_(dispatches))
+        return await self.session.scalar(query.limit(1)) is not None
 
     async def dispatch(
         self, case: Case, *, department_id: str | None, co_handlers: list[tuple[str, str]], via: str = "dispatch"
@@ -395,23 +408,35 @@ class CaseActions:
         if ended := sorted(p.department_id for p in parts if p.role == "helper"):
             details["ended_co_handlers"] = ended
         details |= _left(returning, *ended)
+        if case.waiting_since is not None:  # the operators cannot resume a wait: it ends here, the clock runs on
+            details["waited"] = waited(case, self.now, via="return")
         await self._move(
             case,
             Action.RETURN,
             reason=reason,
-            changes={"department_id": None, "claimed_by": None, "claim_expires_at": None},
+            changes={
+                "department_id": None,
+                # What the operators' queue shows and filters by for a case without a department: the suggestion,
+                # not the proposal that sent it to the department returning it.
+                "proposed_department_id": suggested_department_id,
+                "claimed_by": None,
+                "claim_expires_at": None,
+                **end_wait(case, self.policy, self.now),
+            },
             details=details,
         )
-        self.session.add(
-            CaseTransfer(
-                case_id=case.id,
-                from_department_id=returning,
-                to_department_id=None,
-                reason=reason,
-                actor=self.user.username,
-                at=self.now,
+        if self.user.role == Role.HANDLER:  # the department's own return; staff pulling a case back is not one
+            self.session.add(
+                CaseTransfer(
+                    case_id=case.id,
+                    from_department_id=returning,
+                    to_department_id=None,
+                    suggested_department_id=suggested_department_id,
+                    reason=reason,
+                    actor=self.user.username,
+                    at=self.now,
+                )
             )
-        )
 
     async def _lead(self, case: Case, department_id: str, *, new_round: bool = False) -> list[str]:
         """Make `department_id` the case's one lead part, which always mirrors `Case.department_id`: a department

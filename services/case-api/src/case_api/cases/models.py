@@ -111,12 +111,13 @@ class CaseTransfer(Base):
     department, returned by it to the operators' queue (counted as the department's return)."""
 
     __tablename__ = "case_transfers"
-    __table_args__ = (Index("ix_case_transfers_at", "at"),)
+    __table_args__ = (Index("ix_case_transfers_at", "at"), Index("ix_case_transfers_case", "case_id", "at"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"))
     from_department_id: Mapped[str | None] = mapped_column(String(64))
     to_department_id: Mapped[str | None] = mapped_column(String(64))
+    suggested_department_id: Mapped[str | None] = mapped_column(String(64))  # a return's idea of who owns it
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -43,6 +43,7 @@ from .schemas import (
     ReplyOut,
     ReturnIn,
     TransferIn,
+    TransferOut,
 )
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -85,6 +86,7 @@ async def case_detail(session: SessionDep, case_id: uuid.UUID, user: User, check
         messages=[MessageOut.model_validate(m) for m in view.messages],
         departments=[DepartmentPart.model_validate(p) for p in view.parts],
         replies=[ReplyOut.model_validate(r) for r in view.replies],
+        transfers=[TransferOut.model_validate(t) for t in view.transfers],
         allowed_actions=available(user, view.case, view.parts),
     )
 

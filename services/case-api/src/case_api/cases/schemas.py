@@ -106,11 +106,25 @@ class ReplyOut(BaseModel):
     finished_at: datetime | None
 
 
+class TransferOut(BaseModel):
+    """A department passing the case on; with no receiving department, a return to the operators' queue."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    from_department_id: str | None
+    to_department_id: str | None  # None: returned to the operators
+    suggested_department_id: str | None  # a return's idea of who owns the case
+    reason: str
+    actor: str
+    at: datetime
+
+
 class CaseDetail(CaseSummary):
     contact: ContactOut
     messages: list[MessageOut]
     departments: list[DepartmentPart]
     replies: list[ReplyOut]
+    transfers: list[TransferOut]  # in order; a case returned by a department shows why and who it suggests
     allowed_actions: list[str]  # for the caller, in the case's current state
 
 

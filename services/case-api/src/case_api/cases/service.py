@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from case_api.replies.models import Reply
 
 from . import access, cursors
 from .cursors import InvalidCursor
-from .models import Case, CaseDepartment, Message
+from .models import Case, CaseDepartment, CaseTransfer, Message
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
@@ -73,11 +74,14 @@ async def list_cases(
     return rows[:limit], total, next_cursor
 
 
+@dataclass
 class CaseView:
-    def __init__(
-        self, case: Case, contact: Contact, messages: list[Message], parts: list[CaseDepartment], replies: list[Reply]
-    ) -> None:
-        self.case, self.contact, self.messages, self.parts, self.replies = case, contact, messages, parts, replies
+    case: Case
+    contact: Contact
+    messages: list[Message]
+    parts: list[CaseDepartment]
+    replies: list[Reply]
+    transfers: list[CaseTransfer]
 
 
 async def get_case(
@@ -98,4 +102,7 @@ async def get_case(
         .order_by(CaseDepartment.role != "lead", CaseDepartment.created_at, CaseDepartment.department_id)
     )
     replies = await session.scalars(select(Reply).where(Reply.case_id == case_id).order_by(Reply.created_at))
-    return CaseView(case, contact, list(messages.all()), list(parts.all()), list(replies.all()))
+    transfers = await session.scalars(
+        select(CaseTransfer).where(CaseTransfer.case_id == case_id).order_by(CaseTransfer.at, CaseTransfer.id)
+    )
+    return CaseView(case, contact, list(messages.all()), list(parts.all()), list(replies.all()), list(transfers.all()))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.taxonomy import Taxonomy
 
 from .models import Category, Department
+
+log = structlog.get_logger(__name__)
 
 
 async def seed_from_taxonomy(session: AsyncSession, *, taxonomy: Taxonomy) -> None:
@@ -21,8 +24,15 @@ async def seed_from_taxonomy(session: AsyncSession, *, taxonomy: Taxonomy) -> No
     await session.flush()
     categories = {c.id: c for c in (await session.scalars(select(Category))).all()}
     for c in taxonomy.categories.values():
+        # An administrator may have closed a department (PUT /departments) after moving its categories: the file
+        # must not send them back to it at the next start, or dispatch by category would fail.
+        closed = not departments[c.department].active if c.department in departments else False
+        if closed:
+            log.warning("taxonomy_category_to_inactive_department", category=c.id, department=c.department)
         if c.id in categories:
-            categories[c.id].name, categories[c.id].department_id = c.name, c.department
+            categories[c.id].name = c.name
+            if not closed:
+                categories[c.id].department_id = c.department
         else:
-            session.add(Category(id=c.id, name=c.name, department_id=c.department, active=True))
+            session.add(Category(id=c.id, name=c.name, department_id=c.department, active=not closed))
     await session.commit()
