@@ -378,17 +378,24 @@ class CaseActions:
             },
             details={"from_department_id": previous, "to_department_id": department_id, **_left(previous)},
         )
+        self._record_transfer(case, previous, department_id, reason=reason)
+        await self._lead(case, department_id)
+
+    def _record_transfer(
+        self, case: Case, source: str | None, target: str | None, *, reason: str, suggested: str | None = None
+    ) -> None:
+        """What the statistics count: a transfer, or with no `target` a department's return to the operators."""
         self.session.add(
             CaseTransfer(
                 case_id=case.id,
-                from_department_id=previous,
-                to_department_id=department_id,
+                from_department_id=source,
+                to_department_id=target,
+                suggested_department_id=suggested,
                 reason=reason,
                 actor=self.user.username,
                 at=self.now,
             )
         )
-        await self._lead(case, department_id)
 
     async def send_back(self, case: Case, *, reason: str, suggested_department_id: str | None) -> None:
         """The department returns a case that is not theirs to the operators' queue, optionally naming who it
@@ -426,17 +433,7 @@ class CaseActions:
             details=details,
         )
         if self.user.role == Role.HANDLER:  # the department's own return; staff pulling a case back is not one
-            self.session.add(
-                CaseTransfer(
-                    case_id=case.id,
-                    from_department_id=returning,
-                    to_department_id=None,
-                    suggested_department_id=suggested_department_id,
-                    reason=reason,
-                    actor=self.user.username,
-                    at=self.now,
-                )
-            )
+            self._record_transfer(case, returning, None, reason=reason, suggested=suggested_department_id)
 
     async def _lead(self, case: Case, department_id: str, *, new_round: bool = False) -> list[str]:
         """Make `department_id` the case's one lead part, which always mirrors `Case.department_id`: a department
