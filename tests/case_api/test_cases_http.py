@@ -700,6 +700,10 @@ async def test_a_co_handler_is_offered_only_what_it_can_do(api: Api) -> None:
     assert "close" not in lead and "escalate" not in lead  # a part is open; escalated already
     refused = await api.act(case_id, "claim", headers=env)
     assert refused.status_code == 409 and "lead department" in refused.json()["detail"]
+    illegal = await api.act(case_id, "reopen", {"reason": "x"}, headers=env)  # staff only: 403, not listed
+    assert illegal.status_code == 403
+    illegal = await api.act(case_id, "wait-on-citizen", {"text": "请补充"}, headers=env)  # replied: illegal now
+    assert illegal.status_code == 409 and illegal.json()["allowed_actions"] == ["complete-part"]  # as offered
     assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["claimed_by"] is None
     await api.act(case_id, "co-handlers/environment/complete", {"note": "达标"}, headers=env)
     assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).json()["allowed_actions"] == []

@@ -135,7 +135,11 @@ async def run_action(request: Request, session: SessionDep, user: User, case_id:
         raise HTTPException(404, f"no case {case_id}") from exc
     except IllegalMove as exc:
         await session.rollback()
-        body = IllegalMoveOut(detail=str(exc), current_status=exc.current, allowed_actions=exc.allowed)
+        # What this caller could do instead, as the case's own `allowed_actions` says (their part counts too).
+        await session.refresh(user)  # the rollback expired it
+        view = await service.get_case(session, case_id=case_id, user=user, check_access=False)
+        allowed = available(user, view.case, view.parts) if view is not None else exc.allowed
+        body = IllegalMoveOut(detail=str(exc), current_status=exc.current, allowed_actions=allowed)
         return JSONResponse(body.model_dump(), status_code=409)  # type: ignore[return-value]
     except NotPermitted as exc:
         await session.rollback()
