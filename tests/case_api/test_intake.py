@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -226,3 +228,27 @@ async def test_without_auto_dispatch_even_a_sure_model_only_proposes(sessions: S
     await intake(sessions, [decided("m1", by=DecidedBy.MODEL, confidence=0.999)])
     [case] = await cases(sessions)
     assert case.status == CaseStatus.NEW and case.proposed_department_id == "housing"
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # SQLite has one writer at a time
+async def test_a_follow_up_is_announced_to_the_department_the_case_is_with_now(sessions: Sessions) -> None:
+    """A transfer committing while intake adds the citizen's next message: the message's event goes to the
+    department the case went to, not the one it left (whose live queue would show it the new message)."""
+    await intake(sessions, [routed("m1")])
+    [case] = await cases(sessions)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Case).where(Case.id == case.id).values(status="dispatched", department_id="housing")
+        )
+    async with sessions() as transferring:
+        await transferring.begin()
+        await transferring.scalar(select(Case).where(Case.id == case.id).with_for_update())  # as an action does
+        await transferring.execute(update(Case).where(Case.id == case.id).values(department_id="market"))
+        follow_up = asyncio.create_task(intake(sessions, [routed("m2", text="还没人处理")]))
+        await asyncio.sleep(0.5)  # intake has read the case by now: it must wait for the transfer
+        await transferring.commit()
+    await asyncio.wait_for(follow_up, 10)
+    async with sessions() as session:
+        rows = (await session.scalars(select(OutboxRecord).order_by(OutboxRecord.id))).all()
+    added = [r for r in rows if CaseEvent.from_bytes(r.value.encode()).type == "gov.inbox.case.message-added"]
+    assert [r.department_id for r in added] == ["market"]

@@ -405,9 +405,13 @@ async def intake_batch(
             commands = await _acknowledge(session, new_cases, notices, sender_of, now)
     answered: list[Case] = []  # cases that were waiting on the citizen, who has now written
     if touched:
-        # Follow-ups: bump counters on the open cases they joined, and tell other systems.
+        # Follow-ups: bump counters on the open cases they joined, and tell other systems. Locked (as every case
+        # action locks its case) and read as committed now: an event naming the department a transfer just took
+        # the case from would show that department the citizen's new message.
+        locked = select(Case).where(Case.id.in_(list(touched))).order_by(Case.id).with_for_update()
+        joined = (await session.scalars(locked)).all()
         helpers = await co_handlers(session, list(touched))
-        for case in (await session.scalars(select(Case).where(Case.id.in_(list(touched))))).all():
+        for case in joined:
             count, last = touched[case.id]
             case.message_count += count
             case.last_message_at = max(case.last_message_at, last)

@@ -155,7 +155,7 @@ class OutboxHub:
             if row.frame is None:
                 return None
             if not sees(row):
-                return row.departure if left is not None and left(row) else None
+                return row.departure if row.departure is not None and left is not None and left(row) else None
             # Only while the case is still the caller's: its newest event says where it is now (visible_to).
             now = self._rows[self._latest[row.case_id]] if row.case_id in self._latest else row
             return row.frame if now is row or sees(now) else None
