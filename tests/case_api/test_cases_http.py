@@ -802,10 +802,13 @@ async def test_a_department_returns_a_case_that_is_not_theirs_to_the_operators(a
     assert [
         (t["from_department_id"], t["to_department_id"], t["suggested_department_id"]) for t in body["transfers"]
     ] == [("housing", None, "market")]
-    # The operators find it under the department suggested, not the one that returned it.
+    # The operators find it under the department suggested, not the one that returned it, and among the returned.
     for owner, expected in [("market", [case_id]), ("housing", [])]:
         page = (await api.client.get("/api/v1/queue", params={"department_id": owner}, headers=operator)).json()
         assert [c["id"] for c in page["items"]] == expected, owner
+    for returned, expected in [("true", [case_id]), ("false", [])]:
+        page = (await api.client.get("/api/v1/queue", params={"returned": returned}, headers=operator)).json()
+        assert [c["id"] for c in page["items"]] == expected, returned
     assert body["departments"] == [] and body["resolution_due_at"] == before["resolution_due_at"]
     for department in (housing, env):  # the round is over for both
         assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=department)).status_code == 404

@@ -14,7 +14,7 @@ from case_api.auth.deps import CurrentUser
 from case_api.auth.models import Role, User
 from case_api.auth.service import revoked
 from case_api.cases import access, cursors
-from case_api.cases.models import Case, CaseStatus
+from case_api.cases.models import Case, CaseStatus, CaseTransfer
 from case_api.cases.schemas import CasePage, CaseSummary
 from case_api.deps import SessionDep
 from case_api.outbox.models import OutboxRecord
@@ -56,6 +56,7 @@ async def queue(
     overdue: bool | None = None,
     escalated: bool | None = None,
     waiting: Annotated[bool | None, Query(description="waiting on the citizen for missing details")] = None,
+    returned: Annotated[bool | None, Query(description="ever returned to the operators by a department")] = None,
     q: Annotated[str | None, Query(max_length=100, description="text in the case subject")] = None,
 ) -> CasePage:
     statuses = status or DEFAULT_STATUSES[user.role]
@@ -85,6 +86,10 @@ async def queue(
         conditions.append(Case.escalated.is_(escalated))
     if waiting is not None:
         conditions.append(Case.waiting_since.is_not(None) if waiting else Case.waiting_since.is_(None))
+    if returned is not None:
+        # Returns are a small share of the transfers, which are a small share of the cases.
+        returns = select(CaseTransfer.case_id).where(CaseTransfer.to_department_id.is_(None))
+        conditions.append(Case.id.in_(returns) if returned else Case.id.not_in(returns))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Case.subject.like(f"%{escaped}%", escape="\\"))
