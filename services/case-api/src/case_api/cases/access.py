@@ -50,6 +50,16 @@ async def co_handlers(session: AsyncSession, case_ids: Collection[uuid.UUID]) ->
     return found
 
 
+async def parts_of(session: AsyncSession, case_id: uuid.UUID) -> list[CaseDepartment]:
+    """The departments working on a case: the lead first, then the helpers in the order they were named."""
+    parts = await session.scalars(
+        select(CaseDepartment)
+        .where(CaseDepartment.case_id == case_id)
+        .order_by(CaseDepartment.role != "lead", CaseDepartment.created_at, CaseDepartment.department_id)
+    )
+    return list(parts.all())
+
+
 def is_lead_handler(user: User, case: Case) -> bool:
     return user.role != Role.HANDLER or case.department_id == user.department_id
 

@@ -91,7 +91,8 @@ def _left(*departments: str | None) -> dict[str, list[str]]:
 
 def available(user: User, case: Case, parts: Sequence[CaseDepartment]) -> list[str]:
     """The case detail's `allowed_actions`: the table's moves for the caller's role in the case's state, less
-    what their department's part rules out, so a screen offers no button that would answer 409."""
+    what their department's part and the case's parts rule out. A claim held by someone else is not looked at:
+    the screen shows the claim."""
     lead = access.is_lead_handler(user, case)
     open_parts = {p.department_id for p in parts if p.role == "helper" and p.status == "open"}
     completable = open_parts & {user.department_id} if user.role == Role.HANDLER else open_parts
@@ -404,15 +405,13 @@ class CaseActions:
         self._check(case, Action.RETURN, reason)
         if suggested_department_id is not None:
             await _department(self.session, suggested_department_id)
-        parts = (await self.session.scalars(select(CaseDepartment).where(CaseDepartment.case_id == case.id))).all()
-        for part in parts:
-            await self.session.delete(part)
-        await self.session.flush()  # the event below no longer reaches the departments whose part ended
+        # The parts first: the event below no longer reaches the departments whose part ended.
+        _, ended = await self._end_parts(case, keep=None, helpers=True)
         returning = case.department_id
         details: dict[str, object] = {"from_department_id": returning}
         if suggested_department_id:
             details["suggested_department_id"] = suggested_department_id
-        if ended := sorted(p.department_id for p in parts if p.role == "helper"):
+        if ended:
             details["ended_co_handlers"] = ended
         details |= _left(returning, *ended)
         if case.waiting_since is not None:  # the operators cannot resume a wait: it ends here, the clock runs on
@@ -445,15 +444,7 @@ class CaseActions:
         needs them. A transfer keeps them: the same round goes on, with parts still to do. What each department
         did stays in the audit trail and the events; the statistics count from cases and transfers, not parts.
         Returns the departments whose part ended."""
-        parts = (await self.session.scalars(select(CaseDepartment).where(CaseDepartment.case_id == case.id))).all()
-        ended: list[str] = []
-        for part in parts:
-            if part.department_id == department_id:
-                continue
-            if part.role == "lead" or new_round:
-                await self.session.delete(part)
-                if part.role == "helper":
-                    ended.append(part.department_id)
+        parts, ended = await self._end_parts(case, keep=department_id, helpers=new_round)
         existing = next((p for p in parts if p.department_id == department_id), None)
         if existing is not None:  # led it before the reopening, or co-handled it until now
             existing.role, existing.part, existing.status = "lead", "", "open"
@@ -470,7 +461,22 @@ class CaseActions:
             )
         # Gone before anything looks parts up again: a helper named anew, the event's audience.
         await self.session.flush()
-        return sorted(ended)
+        return ended
+
+    async def _end_parts(
+        self, case: Case, *, keep: str | None, helpers: bool
+    ) -> tuple[list[CaseDepartment], list[str]]:
+        """Delete the case's lead part, and its helpers' parts too when `helpers`, except `keep`'s. Returns the
+        parts as they were and the helpers whose part ended; flushed, so the event that follows misses them."""
+        parts = await access.parts_of(self.session, case.id)
+        ended = []
+        for part in parts:
+            if part.department_id != keep and (part.role == "lead" or helpers):
+                await self.session.delete(part)
+                if part.role == "helper":
+                    ended.append(part.department_id)
+        await self.session.flush()
+        return parts, sorted(ended)
 
     async def escalate(self, case: Case, *, reason: str) -> None:
         self._check(case, Action.ESCALATE, reason)

@@ -18,7 +18,7 @@ from case_api.auth.models import User
 from case_api.deps import SessionDep
 from shared.contracts.v1 import Channel, utcnow
 
-from . import service
+from . import access, service
 from .actions import CaseActions, CaseNotFound, Conflict, Invalid, available, load_for_update
 from .lifecycle import IllegalMove, NotPermitted, ReasonRequired
 from .models import Case, CaseStatus
@@ -137,8 +137,8 @@ async def run_action(request: Request, session: SessionDep, user: User, case_id:
         await session.rollback()
         # What this caller could do instead, as the case's own `allowed_actions` says (their part counts too).
         await session.refresh(user)  # the rollback expired it
-        view = await service.get_case(session, case_id=case_id, user=user, check_access=False)
-        allowed = available(user, view.case, view.parts) if view is not None else exc.allowed
+        current = await session.get(Case, case_id)
+        allowed = available(user, current, await access.parts_of(session, case_id)) if current else exc.allowed
         body = IllegalMoveOut(detail=str(exc), current_status=exc.current, allowed_actions=allowed)
         return JSONResponse(body.model_dump(), status_code=409)  # type: ignore[return-value]
     except NotPermitted as exc:

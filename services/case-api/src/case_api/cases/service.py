@@ -96,13 +96,9 @@ async def get_case(
     messages = await session.scalars(
         select(Message).where(Message.case_id == case_id).order_by(Message.sent_at, Message.id)
     )
-    parts = await session.scalars(
-        select(CaseDepartment)
-        .where(CaseDepartment.case_id == case_id)
-        .order_by(CaseDepartment.role != "lead", CaseDepartment.created_at, CaseDepartment.department_id)
-    )
+    parts = await access.parts_of(session, case_id)
     replies = await session.scalars(select(Reply).where(Reply.case_id == case_id).order_by(Reply.created_at))
     transfers = await session.scalars(
         select(CaseTransfer).where(CaseTransfer.case_id == case_id).order_by(CaseTransfer.at, CaseTransfer.id)
     )
-    return CaseView(case, contact, list(messages.all()), list(parts.all()), list(replies.all()), list(transfers.all()))
+    return CaseView(case, contact, list(messages.all()), parts, list(replies.all()), list(transfers.all()))

@@ -9,6 +9,7 @@ while they are being computed wait for that one computation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -48,11 +49,8 @@ class StatsCache:
         future: asyncio.Future[Figures] = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
-            if gate is None:
+            async with gate or contextlib.nullcontext():
                 rows = await compute()
-            else:
-                async with gate:
-                    rows = await compute()
             figures = Figures(rows, utcnow())
         except Exception as exc:
             future.set_exception(exc)
