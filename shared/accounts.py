@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -41,6 +43,9 @@ class Account(BaseModel):
     app_id: str | None = None
     app_secret: str | None = None
     encoding_aes_key: str | None = None
+    # The console's 消息加解密方式. "safe" (安全模式): a push without encryption is refused, since the plaintext
+    # signature covers neither the body nor who sent it; unset, pushes are taken as they come (while switching modes).
+    message_mode: Literal["plaintext", "compatible", "safe"] | None = None
     original_id: str | None = None  # 原始ID, gh_…
     # Weibo
     access_token: str | None = None
@@ -58,6 +63,21 @@ class Account(BaseModel):
             raise ValueError(f"original_id {value!r} is not a WeChat original id (原始ID, gh_…; not the app_id)")
         return value
 
+    @field_validator("encoding_aes_key", mode="before")
+    @classmethod
+    def _an_aes_key(cls, value: object) -> object:
+        # Checked here, not at the first encrypted push: that would answer WeChat 500 until someone read the logs.
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or len(value) != 43:
+            length = len(value) if isinstance(value, str) else type(value).__name__
+            raise ValueError(f"encoding_aes_key must be the 43 characters WeChat shows (EncodingAESKey), not {length}")
+        try:
+            base64.b64decode(value + "=", validate=True)
+        except binascii.Error as exc:
+            raise ValueError("encoding_aes_key is not the base64 WeChat shows (EncodingAESKey)") from exc
+        return value
+
     @field_validator("uid", mode="before")
     @classmethod
     def _a_uid(cls, value: object) -> object:
@@ -72,6 +92,8 @@ class Account(BaseModel):
     @model_validator(mode="after")
     def _credentials_present(self) -> Account:
         missing = [f for f in _REQUIRED[self.channel] if not getattr(self, f)]
+        if self.message_mode in ("compatible", "safe") and not self.encoding_aes_key:
+            missing.append(f"encoding_aes_key (message_mode {self.message_mode})")
         if missing:
             raise ValueError(f"{self.channel} account {self.id!r} lacks {', '.join(missing)}")
         return self

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from typing import Any, NamedTuple, NoReturn, Protocol
 from urllib.parse import urlsplit
 
@@ -125,11 +125,13 @@ def signed_at(timestamp: str | None) -> float | None:
 
 
 class UsedQuery(NamedTuple):
-    """A push's signed query (hashed) and what it carried (the account and body, hashed), until it is remembered."""
+    """A push's signed query (hashed) and what it carried (the account and body, hashed), until it is held."""
 
     key: bytes
     carried: bytes
     expires: float  # unix time when the query's timestamp leaves the window
+    account: Account
+    nonce: str | None
 
 
 def _digest(*parts: str | bytes | None) -> bytes:
@@ -147,7 +149,8 @@ class SignedQueries:
     `msg_signature` covers the body, not the age): a captured query would be accepted for ever, with any body.
     So a request whose timestamp is more than `window_s` from our clock, either way, is refused; and within the
     window a query that was accepted once is accepted again only with the same account and body, which is how a
-    platform retries. Only accepted pushes are remembered, so a refused or unstored one stays retryable.
+    platform retries. A query is held while its push is stored (`holding`), so a copy with another body arriving
+    meanwhile is refused too; a refused or unstored push lets it go, so the platform's retry is accepted.
 
     One process's memory: another replica or a restart forgets (the window still bounds a replay). An entry is kept
     until its timestamp leaves the window, after which the query is refused as stale anyway, and at most `capacity`
@@ -185,30 +188,46 @@ class SignedQueries:
         return at
 
     def admit(
-        self,
-        account: Account,
-        *,
-        signatures: tuple[str | None, ...],
-        timestamp: str | None,
-        nonce: str | None,
-        body: bytes,
-        now: float,
+        self, account: Account, *, timestamp: str | None, nonce: str | None, body: bytes, now: float
     ) -> UsedQuery:
-        """403 for a stale push (refuse_stale) or a query accepted before with another account or body; else what
-        to `remember` once the push is accepted."""
+        """403 for a stale push (refuse_stale) or a query accepted before with another account or body; else what to
+        hold while the push is stored (`holding`).
+
+        A query is known by what its signature signs besides the secret, the timestamp and nonce, not by the
+        signature's spelling: signatures are compared without regard to case, and a plaintext push carries an
+        unchecked `msg_signature` as it likes, so either would make a replay look new. (Two genuine pushes with one
+        timestamp and nonce would need the platform's random nonce to repeat within the same second.)"""
         expires = self.refuse_stale(account, timestamp, now=now) + self.window_s
         self._expire(now)
-        used = UsedQuery(_digest(*signatures, timestamp, nonce), _digest(account.id, body), expires)
+        used = UsedQuery(_digest(timestamp, nonce), _digest(account.id, body), expires, account, nonce)
+        self._refuse_other_use(used, timestamp)
+        return used
+
+    @contextmanager
+    def holding(self, used: UsedQuery) -> Iterator[None]:
+        """Around storing an admitted push. From the start its query is refused with anything else: `admit` alone
+        would let a copy with another body through while this one awaits the broker. If storing fails, the query
+        is let go (unless an earlier acceptance holds it), so the platform's retry is accepted."""
+        self._refuse_other_use(used, None)
+        mine = used.key not in self._accepted  # else: a retry, whose first acceptance stands
+        if mine:
+            self._remember(used)
+        try:
+            yield
+        except BaseException:
+            if mine and self._accepted.get(used.key) == (used.carried, used.expires):
+                del self._accepted[used.key]
+            raise
+        if used.key not in self._accepted:  # the first copy failed and let go while this retry was stored
+            self._remember(used)
+
+    def _refuse_other_use(self, used: UsedQuery, timestamp: str | None) -> None:
         accepted = self._accepted.get(used.key)
         if accepted is not None and accepted[0] != used.carried:
             detail = "this signed query was already used for another push"
-            self._refuse(account, "signed_query_replayed", detail, timestamp, nonce=nonce)
-        return used
+            self._refuse(used.account, "signed_query_replayed", detail, timestamp, nonce=used.nonce)
 
-    def remember(self, used: UsedQuery) -> None:
-        """After the push was accepted (2xx): from now on its query is refused with anything else."""
-        if used.key in self._accepted:  # a retry: its first acceptance stands
-            return
+    def _remember(self, used: UsedQuery) -> None:
         if len(self._accepted) >= self.capacity:
             self._accepted.popitem(last=False)
             now = time.monotonic()

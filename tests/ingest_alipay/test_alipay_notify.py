@@ -17,6 +17,7 @@ from ingest_alipay.signature import sign, signing_content, verify_notify
 from shared.contracts.v1 import Channel, InboundMessageRecord, MessageKind, PlatformEvent
 from shared.settings import KafkaSettings, OutboundSettings
 from tests.asgi import serving
+from tests.ingest_alipay.test_alipay_gateway import alipay_checks
 from tests.kafka_helpers import read_topic
 
 RECEIVED = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -77,7 +78,7 @@ def test_the_content_type_charset_applies_when_the_form_has_none() -> None:
     body = urlencode({"service": SERVICE_MESSAGE, "sign": "c2ln", "biz_content": "路灯"}, encoding="gbk")
     assert decode_form(body.encode(), "GBK")["biz_content"] == "路灯"
     assert notify_charset({}, "GBK") == "GBK"
-    assert notify_charset({}, None) == "utf-8"
+    assert notify_charset({}, None) == "UTF-8"
 
 
 async def test_a_notify_signed_in_the_content_type_charset_is_accepted_and_stored(
@@ -101,6 +102,130 @@ async def test_a_notify_signed_in_the_content_type_charset_is_accepted_and_store
     assert InboundMessageRecord.from_bytes(raw.value).data.text == "你好，小区门口路灯坏了"
 
 
+def signed_form(alipay_key: RSAPrivateKey, params: dict[str, str], *, encoding: str) -> str:
+    """`params` signed by Alipay's key and percent-encoded, both over their bytes in `encoding`."""
+    signed = {**params, "sign": sign(signing_content(params, exclude_sign_type=False), alipay_key, charset=encoding)}
+    return urlencode(signed, encoding=encoding)
+
+
+def app_settings(kafka_settings: KafkaSettings, accounts_file: Path) -> Settings:
+    return Settings(accounts_file=accounts_file, kafka=kafka_settings, outbound=OutboundSettings(enabled=False))
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        f'{FORM}; charset="GBK"',  # quoted, as MIME allows
+        f"{FORM}; Charset=GBK",  # parameter names are case-insensitive
+        f"{FORM};charset=GBK;foo=bar",  # the value ends at the next parameter
+        f'{FORM}; CHARSET="gbk"; foo=bar',
+    ],
+)
+async def test_the_content_type_charset_is_read_as_mime_defines_it(
+    kafka_settings: KafkaSettings,
+    alipay_accounts_file: Path,
+    alipay_key: RSAPrivateKey,
+    app_key: RSAPrivateKey,
+    content_type: str,
+) -> None:
+    # A genuine GBK notify whose charset is only in the header.
+    params = {"service": SERVICE_MESSAGE, "sign_type": "RSA2", "biz_content": TEXT_MESSAGE}
+    async with serving(create_app(app_settings(kafka_settings, alipay_accounts_file))) as client:
+        response = await client.post(
+            "/webhooks/alipay/city",
+            content=signed_form(alipay_key, params, encoding="gbk"),
+            headers={"content-type": content_type},
+        )
+
+    assert response.status_code == 200, response.text
+    # The answer is one Alipay can read: well-formed, signed, declaring the charset by one clean name.
+    assert response.headers["content-type"] == "text/xml;charset=GBK"
+    assert alipay_checks(response.content, app_key.public_key())["charset"] == b"GBK"
+    [raw] = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=1)
+    assert InboundMessageRecord.from_bytes(raw.value).data.text == "你好，小区门口路灯坏了"
+
+
+@pytest.mark.parametrize(
+    ("label", "written_in", "text", "answered_in"),
+    [
+        pytest.param("gbk", "gbk", "喆园小区路灯坏了", "GBK", id="gbk"),
+        # What Java's GB2312 writer (and many a GBK writer claiming GB2312) sends: GBK-only characters, and
+        # A1A4 for the middle dot of a transcribed name, which is U+00B7, not the katakana dot U+30FB.
+        pytest.param("GB2312", "gbk", "买买提·艾力：喆园小区路灯坏了", "GBK", id="GB2312-as-GBK"),
+        pytest.param("gb2312", "gbk", "堃珺镕", "GBK", id="gb2312-as-GBK"),
+        pytest.param("Gb18030", "gb18030", "𠮷野家门口路灯坏了", "GB18030", id="gb18030"),
+        pytest.param("utf-8", "utf-8", "𠮷野家门口路灯坏了", "UTF-8", id="utf-8"),
+    ],
+)
+async def test_every_charset_alipay_uses_is_read_and_answered_by_its_canonical_name(
+    kafka_settings: KafkaSettings,
+    alipay_accounts_file: Path,
+    alipay_key: RSAPrivateKey,
+    app_key: RSAPrivateKey,
+    label: str,
+    written_in: str,
+    text: str,
+    answered_in: str,
+) -> None:
+    biz_content = TEXT_MESSAGE.replace("你好，小区门口路灯坏了", text)
+    params = {"service": SERVICE_MESSAGE, "sign_type": "RSA2", "charset": label, "biz_content": biz_content}
+    async with serving(create_app(app_settings(kafka_settings, alipay_accounts_file))) as client:
+        response = await client.post(
+            "/webhooks/alipay/city",
+            content=signed_form(alipay_key, params, encoding=written_in),
+            headers={"content-type": FORM},
+        )
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == f"text/xml;charset={answered_in}"
+    assert alipay_checks(response.content, app_key.public_key())["charset"] == answered_in.encode()
+    [raw] = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=1)
+    assert InboundMessageRecord.from_bytes(raw.value).data.text == text
+
+
+@pytest.mark.parametrize(
+    ("field", "header", "named"),
+    [
+        # Python's codec registry knows these, but they are no text encodings: bytes.decode cannot use them.
+        ("rot13", None, "rot13"),
+        ("hex", None, "hex"),
+        ("base64", None, "base64"),
+        ("zlib", None, "zlib"),
+        # Text encodings, but not Alipay's: a body in them would be read wrongly, or not at all.
+        ("utf-16", None, "utf-16"),
+        ("ISO-8859-1", None, "ISO-8859-1"),
+        (None, "rot13", "rot13"),
+        (None, '"ISO-8859-1"', "ISO-8859-1"),
+    ],
+)
+async def test_a_charset_alipay_does_not_use_is_refused_by_name(
+    kafka_settings: KafkaSettings,
+    alipay_accounts_file: Path,
+    alipay_key: RSAPrivateKey,
+    field: str | None,
+    header: str | None,
+    named: str,
+) -> None:
+    # Signed with Alipay's real key over the UTF-8 bytes: a valid signature makes no charset readable.
+    params = {"service": SERVICE_MESSAGE, "sign_type": "RSA2", "biz_content": TEXT_MESSAGE}
+    if field is not None:
+        params["charset"] = field
+    content_type = f"{FORM}; charset={header}" if header is not None else FORM
+    async with serving(create_app(app_settings(kafka_settings, alipay_accounts_file))) as client:
+        response = await client.post(
+            "/webhooks/alipay/city",
+            content=signed_form(alipay_key, params, encoding="utf-8"),
+            headers={"content-type": content_type},
+        )
+
+    assert response.status_code == 400, response.text
+    assert f"unknown charset '{named}'" in response.json()["detail"]
+    assert await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=1, timeout=0.5) == []
+
+
 def test_utf8_is_the_default() -> None:
     body = urlencode({"service": SERVICE_MESSAGE, "sign": "c2ln", "biz_content": "路灯"})
     assert decode_form(body.encode(), None)["biz_content"] == "路灯"
@@ -110,7 +235,7 @@ def test_bytes_invalid_in_the_charset_are_malformed() -> None:
     body = b"service=x&sign=c2ln&charset=GBK&biz_content=%FF%FF"
     with pytest.raises(MalformedNotify, match="not valid GBK"):
         decode_form(body, None)
-    with pytest.raises(MalformedNotify, match="not valid utf-8"):
+    with pytest.raises(MalformedNotify, match="not valid UTF-8"):
         decode_form(b"service=x&sign=c2ln&biz_content=%C4%E3", None)
 
 

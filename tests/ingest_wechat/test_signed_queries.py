@@ -8,16 +8,20 @@ from fastapi import HTTPException
 
 from shared.accounts import Account
 from shared.contracts.v1 import Channel
-from shared.webhooks import SignedQueries, signed_at
+from shared.webhooks import SignedQueries, UsedQuery, signed_at
 
 ACCOUNT = Account(id="city", channel=Channel.WECHAT, name="城市服务", token="tok", app_id="wx1")
 NOW = 1_800_000_000.0
 
 
 def admit(queries: SignedQueries, nonce: str, body: bytes, *, now: float = NOW, timestamp: float = NOW) -> None:
-    queries.remember(
-        queries.admit(ACCOUNT, signatures=("s",), timestamp=str(int(timestamp)), nonce=nonce, body=body, now=now)
-    )
+    """A push admitted and stored."""
+    with queries.holding(checked(queries, nonce, body, now=now, timestamp=timestamp)):
+        pass
+
+
+def checked(queries: SignedQueries, nonce: str, body: bytes, *, now: float = NOW, timestamp: float = NOW) -> UsedQuery:
+    return queries.admit(ACCOUNT, timestamp=str(int(timestamp)), nonce=nonce, body=body, now=now)
 
 
 def refused(queries: SignedQueries, nonce: str, body: bytes, *, now: float = NOW, timestamp: float = NOW) -> bool:
@@ -84,5 +88,28 @@ def test_a_full_memory_forgets_its_oldest_query_rather_than_refuse_a_new_push() 
 def test_a_query_admitted_but_never_remembered_stays_usable() -> None:
     # The push was refused or could not be stored after its query was checked: the platform must be able to retry.
     queries = SignedQueries(channel=Channel.WECHAT, window_s=300)
-    queries.admit(ACCOUNT, signatures=("s",), timestamp=str(int(NOW)), nonce="1", body=b"unstored", now=NOW)
+    queries.admit(ACCOUNT, timestamp=str(int(NOW)), nonce="1", body=b"unstored", now=NOW)
     assert not refused(queries, "1", b"retried")
+
+
+def test_a_copy_with_another_body_is_refused_while_the_first_is_being_stored() -> None:
+    # Both would pass `admit` while the first push awaits the broker; only one body may go through.
+    queries = SignedQueries(channel=Channel.WECHAT, window_s=300)
+    first = checked(queries, "1", b"genuine")
+    forged = checked(queries, "1", b"forged")  # admitted too: nothing was held yet
+    with queries.holding(first):
+        with pytest.raises(HTTPException) as refusal, queries.holding(forged):
+            pass
+        assert refusal.value.status_code == 403
+        assert refused(queries, "1", b"forged too")
+        assert not refused(queries, "1", b"genuine")  # the platform's retry of the same push
+    assert refused(queries, "1", b"forged")
+
+
+def test_a_push_that_could_not_be_stored_lets_its_query_go() -> None:
+    queries = SignedQueries(channel=Channel.WECHAT, window_s=300)
+    with pytest.raises(ConnectionError), queries.holding(checked(queries, "1", b"unstored")):
+        raise ConnectionError("broker away")
+    assert len(queries) == 0
+    admit(queries, "1", b"retried")
+    assert refused(queries, "1", b"unstored")

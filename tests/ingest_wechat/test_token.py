@@ -97,6 +97,16 @@ async def test_accounts_have_their_own_tokens(fake: FakeWeChat, account: Account
     assert sorted(r.query["appid"] for r in fake.token_requests) == sorted([APP_ID, "wxother0000000002"])
 
 
+async def test_two_entries_for_one_app_share_its_token(
+    fake: FakeWeChat, account: Account, http: httpx.AsyncClient
+) -> None:
+    # Fetching a second token would end the first one's life early: WeChat keeps one per app.
+    twin = account.model_copy(update={"id": "city-safe"})
+    tokens = AccessTokens(http)
+    assert await tokens.get(account) == await tokens.get(twin)
+    assert len(fake.token_requests) == 1
+
+
 async def test_a_wrong_secret_is_a_credentials_error(
     fake: FakeWeChat, account: Account, http: httpx.AsyncClient
 ) -> None:
@@ -122,6 +132,22 @@ async def test_an_unreachable_token_endpoint_is_transient_and_hides_the_secret(a
             await AccessTokens(http).get(account)
     assert caught.value.code == "network"
     assert SECRET not in str(caught.value) and caught.value.__cause__ is None
+
+
+async def test_a_token_still_valid_is_used_while_its_early_renewal_fails(account: Account) -> None:
+    busy = {"errcode": -1, "errmsg": "system busy"}
+    answers = iter([{"access_token": "first", "expires_in": 7200}, busy, busy])
+    clock = Clock()
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json=next(answers)))
+    ) as http:
+        tokens = AccessTokens(http, refresh_margin_s=300, clock=clock)
+        assert await tokens.get(account) == "first"
+        clock.now += 7200 - 100  # inside the renewal margin, 100 s before the token expires
+        assert await tokens.get(account) == "first"  # the busy endpoint costs no reply
+        clock.now += 200  # expired now: nothing to fall back on
+        with pytest.raises(TransientDeliveryError):
+            await tokens.get(account)
 
 
 @pytest.mark.parametrize("errcode", [-1, 45009])

@@ -34,7 +34,9 @@ def accounts_file(tmp_path: Path) -> Path:
         "accounts:\n"
         f"  - {{id: city, channel: wechat, name: 城市服务, token: {ACCOUNT.token}, app_id: {ACCOUNT.app_id},"
         f" encoding_aes_key: {ACCOUNT.encoding_aes_key}, original_id: {ACCOUNT.original_id}}}\n"
-        "  - {id: plain, channel: wechat, name: 无加密, token: tok-plain, app_id: wxplain}\n",
+        "  - {id: plain, channel: wechat, name: 无加密, token: tok-plain, app_id: wxplain}\n"
+        f"  - {{id: safe, channel: wechat, name: 安全模式, token: {ACCOUNT.token}, app_id: {ACCOUNT.app_id},"
+        f" encoding_aes_key: {ACCOUNT.encoding_aes_key}, message_mode: safe}}\n",
         encoding="utf-8",
     )
     return path
@@ -200,6 +202,20 @@ async def test_encrypted_push_to_an_account_without_a_key_is_400(client: httpx.A
     assert "encoding_aes_key" in response.json()["detail"]
 
 
+async def test_a_safe_mode_account_refuses_a_push_that_is_not_encrypted(
+    client: httpx.AsyncClient, kafka_settings: KafkaSettings
+) -> None:
+    # Signed with the account's token, but the plaintext signature covers no body: anyone who saw one push's query
+    # could send any citizen's message. In safe mode WeChat always encrypts.
+    query, body = push(ACCOUNT, text_xml(ACCOUNT, sender="oForged", text="伪造", msg_id=5006))
+    refused = await client.post("/webhooks/wechat/safe", params=query, content=body)
+    assert refused.status_code == 403 and "safe mode" in refused.json()["detail"]
+    query, body = push(ACCOUNT, text_xml(ACCOUNT, sender="oSafe", text="加密的消息", msg_id=5007), mode="safe")
+    assert (await client.post("/webhooks/wechat/safe", params=query, content=body)).text == "success"
+    [record] = await records(kafka_settings, 1)
+    assert (record.data.sender_id, record.data.text) == ("oSafe", "加密的消息")
+
+
 async def test_events_are_produced_as_events(client: httpx.AsyncClient, kafka_settings: KafkaSettings) -> None:
     xml = message_xml(ACCOUNT, sender="oFan", msg_type="event", fields={"Event": "subscribe", "EventKey": ""})
     query, body = push(ACCOUNT, xml)
@@ -309,6 +325,9 @@ async def test_a_signed_query_is_accepted_again_with_its_body_only(
     replayed = await client.post(URL, params=query, content=forged)
     assert replayed.status_code == 403
     assert replayed.json()["detail"] == "this signed query was already used for another push"
+    # Nor respelt: the signature is compared without regard to case, and a plaintext push's msg_signature is unchecked.
+    for respelt in (query | {"signature": query["signature"].upper()}, query | {"msg_signature": "x"}):
+        assert (await client.post(URL, params=respelt, content=forged)).status_code == 403
     # The platform's retry repeats query and body: acknowledged (and dropped as a duplicate).
     retried = await client.post(URL, params=query, content=body)
     assert (retried.status_code, retried.text) == (200, "success")

@@ -100,6 +100,12 @@ async def test_300_characters_are_sent() -> None:
             "21325",
         ),
         (
+            401,
+            {"error": "invalid_access_token", "error_code": 21332, "request": "/2/messages/reply.json"},
+            AccountCredentialsError,
+            "21332",
+        ),
+        (
             403,
             {"error": "User requests out of rate limit!", "error_code": 10023},
             TransientDeliveryError,

@@ -141,6 +141,10 @@ async def test_a_signed_query_is_accepted_again_with_its_body_only(
     replayed = await client.post("/webhooks/weibo/city", params=query, content=text_push("伪造的私信"))
     assert replayed.status_code == 403
     assert replayed.json()["detail"] == "this signed query was already used for another push"
+    for respelt in (query["signature"].upper(), query["signature"] + " "):  # what the signature check forgives
+        forged = text_push("伪造的私信")
+        again = await client.post("/webhooks/weibo/city", params=query | {"signature": respelt}, content=forged)
+        assert again.status_code == 403
     # Nor with the same body at another account the secret serves: the platform retries where it pushed.
     assert (await client.post("/webhooks/weibo/open", params=query, content=body)).status_code == 403
     # The platform's retry repeats query and body: acknowledged (and dropped as a duplicate).

@@ -49,6 +49,19 @@ def test_a_missing_environment_variable_is_named(tmp_path: Path, monkeypatch: py
             "duplicate",
         ),
         ("accounts: [\n", "not valid YAML"),
+        (
+            "accounts:\n  - {id: a, channel: wechat, name: A, token: t, app_id: x, message_mode: safe}\n",
+            "lacks encoding",
+        ),
+        # A copying mistake (WeChat's key with a trailing "="): refused at start-up, not at every encrypted push.
+        (
+            f"accounts:\n  - {{id: a, channel: wechat, name: A, token: t, app_id: x, encoding_aes_key: {'k' * 43}=}}\n",
+            "encoding_aes_key must be the 43 characters",
+        ),
+        (
+            f"accounts:\n  - {{id: a, channel: wechat, name: A, token: t, app_id: x, encoding_aes_key: {'k' * 42}!}}\n",
+            "not the base64",
+        ),
     ],
 )
 def test_bad_files_are_refused_with_the_reason(tmp_path: Path, text: str, reason: str) -> None:

@@ -105,9 +105,9 @@ class AlipayClient:
         except httpx.TransportError as exc:  # the same codes as the other channels: operators read them side by side
             raise TransientDeliveryError("network", f"{type(exc).__name__}: {exc}") from exc
         if response.status_code == 429 or response.status_code >= 500:
-            raise TransientDeliveryError(f"http-{response.status_code}", response.reason_phrase)
+            raise TransientDeliveryError(f"http_{response.status_code}", response.reason_phrase)
         if response.status_code != 200:
-            raise PermanentDeliveryError(f"http-{response.status_code}", response.reason_phrase)
+            raise PermanentDeliveryError(f"http_{response.status_code}", response.reason_phrase)
         result, signed, signature = self._read(response.content)
         code = str(result.get("code", ""))
         # As in Alipay's SDK: a success must carry a valid signature, an error only when it is signed
@@ -134,7 +134,7 @@ class AlipayClient:
                 raise ValueError("the *_response member is not an object")
         except ValueError as exc:
             # Gateways and proxies answer outages with HTML pages; treat anything unreadable as one.
-            raise TransientDeliveryError("unreadable-response", str(exc)[:200]) from exc
+            raise TransientDeliveryError("unreadable_response", str(exc)[:200]) from exc
         return result, text[member.end() : end], str(document.get("sign") or "")
 
     def _check_signature(self, signed: str, signature: str) -> None:
@@ -152,7 +152,7 @@ class AlipayClient:
             except BadSignature:
                 continue
         raise PermanentDeliveryError(
-            "invalid-response-signature", "the response is not signed by the configured Alipay public key"
+            "invalid_response_signature", "the response is not signed by the configured Alipay public key"
         )
 
 

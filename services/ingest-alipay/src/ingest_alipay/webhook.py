@@ -15,7 +15,14 @@ from shared.webhooks import read_limited_body, refuse_other_recipient
 from .errors import BadSignature, MalformedNotify
 from .gateway import ack_response, verification_response
 from .keys import AccountKeysError, keys_for
-from .notify import SERVICE_CHECK, SERVICE_MESSAGE, decode_form, notify_charset, parse_message
+from .notify import (
+    SERVICE_CHECK,
+    SERVICE_MESSAGE,
+    decode_form,
+    notify_charset,
+    parse_content_type_charset,
+    parse_message,
+)
 from .signature import verify_notify
 
 log = structlog.get_logger(__name__)
@@ -39,10 +46,11 @@ async def notify(request: Request, account_id: str) -> Response:
     except AccountKeysError as exc:
         log.error("alipay_keys_unusable", account=account.id, error=str(exc))
         raise HTTPException(503, "this account's keys are not configured correctly") from exc
-    header_charset = request.headers.get("content-type", "").partition("charset=")[2] or None
+    header_charset = parse_content_type_charset(request.headers.get("content-type", ""))
     try:
         params = decode_form(body, header_charset)
         # The charset the body was decoded in is the one it was signed in: the header's when the form has none.
+        # Its canonical name is also the one the answer declares, in its XML declaration and its Content-Type.
         charset = notify_charset(params, header_charset)
         verify_notify(params, keys.alipay_public, charset=charset)
     except MalformedNotify as exc:

@@ -54,14 +54,16 @@ class AccessTokens:
 
     @staticmethod
     def _key(account: Account) -> tuple[str, str]:
-        return account.id, account.app_id or ""
+        # The token is the app's, not the accounts file entry's: two entries for one app (one per webhook path, say)
+        # fetching their own would each invalidate the other's, as WeChat keeps one token per app.
+        return api_base(account), account.app_id or f"account:{account.id}"
 
     async def get(self, account: Account) -> str:
         """A token that is not about to expire; fetched (once, for all waiting callers) when needed."""
         token = self._tokens.get(self._key(account))
         if token is not None and self._clock() < token.refresh_at:
             return token.value
-        return await self._renew(account, stale=token.value if token else None)
+        return await self._renew(account, stale=None)  # due for renewal, not refused: still usable meanwhile
 
     async def refresh(self, account: Account, *, stale: str) -> str:
         """A token other than `stale`, which the API refused; another caller may have renewed it already."""
@@ -73,7 +75,17 @@ class AccessTokens:
             current = self._tokens.get(key)
             if current is not None and current.value != stale and self._clock() < current.refresh_at:
                 return current.value  # renewed while we waited for the lock
-            token = await self._fetch(account)
+            try:
+                token = await self._fetch(account)
+            except TransientDeliveryError:
+                # Renewing early, with the token still good for up to the margin: send with it, renew next time.
+                if (
+                    current is not None
+                    and current.value != stale
+                    and self._clock() < current.refresh_at + self._margin_s
+                ):
+                    return current.value
+                raise
             self._tokens[key] = token
             return token.value
 

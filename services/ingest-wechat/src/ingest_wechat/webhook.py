@@ -79,18 +79,15 @@ async def push(request: Request, account_id: str) -> Response:
     check_signature(account, signature_, timestamp, nonce)
     # Neither signature covers the push's age, and the plaintext one not its body either.
     signed_queries: SignedQueries = request.app.state.signed_queries
-    used = signed_queries.admit(
-        account,
-        signatures=(signature_, msg_signature),
-        timestamp=timestamp,
-        nonce=nonce,
-        body=body,
-        now=received_at.timestamp(),
-    )
+    used = signed_queries.admit(account, timestamp=timestamp, nonce=nonce, body=body, now=received_at.timestamp())
     try:
         fields = parse_xml(body)
         check_recipient(account, fields)  # the outer XML's; in safe mode only the encrypted one is signed
-        if encrypt_type and encrypt_type.lower() == "aes":
+        encrypted = bool(encrypt_type and encrypt_type.lower() == "aes")
+        if account.message_mode == "safe" and not encrypted:
+            # Correctly signed, but the plaintext signature covers no body: in safe mode WeChat always encrypts.
+            raise HTTPException(403, "this account is in safe mode (message_mode: safe): a push must be encrypted")
+        if encrypted:
             if not account.encoding_aes_key:
                 raise HTTPException(400, "encrypted push, but this account has no encoding_aes_key configured")
             crypto = WeChatCrypto(
@@ -117,10 +114,10 @@ async def push(request: Request, account_id: str) -> Response:
         raise HTTPException(400, f"malformed WeChat push: {exc}") from exc
     publisher: InboundPublisher = request.app.state.publisher
     try:
-        await publisher.publish(message, trace=request.headers.get("traceparent"))
+        with signed_queries.holding(used):
+            await publisher.publish(message, trace=request.headers.get("traceparent"))
     except BrokerUnavailable as exc:
         # Not stored: a 5xx makes WeChat retry instead of the citizen's message being lost.
         raise HTTPException(503, "message could not be stored, retry later") from exc
-    signed_queries.remember(used)
     # "success" acknowledges without a passive reply, in plaintext and in safe mode alike.
     return PlainTextResponse("success")

@@ -10,15 +10,18 @@ from typing import Any
 
 import httpx
 
+from shared.contracts.v1 import MAX_REPLY_CHARS, Channel
+
 from .errors import AccountCredentialsError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
 
 DEFAULT_API_BASE = "https://m.api.weibo.com/2"
-MAX_TEXT_CHARS = 300  # weibo.md: text ≤ 300 Chinese characters
+MAX_TEXT_CHARS = MAX_REPLY_CHARS[Channel.WEIBO]  # weibo.md: text ≤ 300 Chinese characters
 
 # weibo.md: auth errors mean "account credentials need attention", never retryable.
 # 21325 invalid_grant, 21327 expired_token (weibo.md); 21301 auth failed, 21314–21317 token used/expired/
-# revoked/rejected, 21319 accessor revoked (Weibo's general Error_code table, not confirmed for reply.json).
-CREDENTIAL_ERROR_CODES = frozenset({"21301", "21314", "21315", "21316", "21317", "21319", "21325", "21327"})
+# revoked/rejected, 21319 accessor revoked, 21332 invalid_access_token (Weibo's general Error_code table, not
+# confirmed for reply.json).
+CREDENTIAL_ERROR_CODES = frozenset({"21301", "21314", "21315", "21316", "21317", "21319", "21325", "21327", "21332"})
 # Not in weibo.md; from Weibo's general Error_code table: 10001 system error, 10002 service unavailable,
 # 10003 remote service error, 10009 system busy, 10011 RPC error, 10022–10024 IP/user rate limits.
 TRANSIENT_ERROR_CODES = frozenset({"10001", "10002", "10003", "10009", "10011", "10022", "10023", "10024"})

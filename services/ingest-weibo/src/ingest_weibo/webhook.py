@@ -69,9 +69,7 @@ async def push(request: Request, account_id: str) -> Response:
     check_signature(account, signature, timestamp, nonce)
     # The signature covers neither the push's age nor its body.
     signed_queries: SignedQueries = request.app.state.signed_queries
-    used = signed_queries.admit(
-        account, signatures=(signature,), timestamp=timestamp, nonce=nonce, body=body, now=received_at.timestamp()
-    )
+    used = signed_queries.admit(account, timestamp=timestamp, nonce=nonce, body=body, now=received_at.timestamp())
     try:
         message = parse_push(body, account_id=account.id, received_at=received_at)
     except MalformedPush as exc:
@@ -82,9 +80,9 @@ async def push(request: Request, account_id: str) -> Response:
         refuse_other_recipient(account, f"uid {message.recipient_id}")
     publisher: InboundPublisher = request.app.state.publisher
     try:
-        await publisher.publish(message, trace=request.headers.get("traceparent"))
+        with signed_queries.holding(used):
+            await publisher.publish(message, trace=request.headers.get("traceparent"))
     except BrokerUnavailable as exc:
         raise HTTPException(503, "message could not be stored, retry later") from exc
-    signed_queries.remember(used)
     # An empty answer means "received, no passive reply" (weibo.md).
     return PlainTextResponse("")
