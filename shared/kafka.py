@@ -218,6 +218,13 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+def _refused_value(exc: BaseException) -> bool:
+    """A value the database refuses (SQLSTATE classes 22 data, 23 integrity): the record's own fault."""
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    return isinstance(exc, DataError | IntegrityError) or str(_sqlstate(exc) or "").startswith(("22", "23"))
+
+
 class RetryBatchLater(Exception):
     """A handler finished part of its batch and wants the whole batch again after a while (its own bookkeeping
     skips the finished part): waited out like an outage, never dead-lettered."""
@@ -228,8 +235,9 @@ def is_transient(exc: BaseException) -> bool:
     will cure, as opposed to a record that fails however often it is tried (bad data, constraint violations)."""
     from aiokafka.errors import KafkaError
     from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError, ProgrammingError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout  # no free connection: the API busy, not the record
 
-    if isinstance(exc, OSError | TimeoutError | KafkaError | DisconnectionError | RetryBatchLater):
+    if isinstance(exc, OSError | TimeoutError | KafkaError | DisconnectionError | PoolTimeout | RetryBatchLater):
         return True
     if isinstance(exc, DBAPIError):
         # Drivers report an unreachable or refusing database in many ways; what a record itself can cause is
@@ -257,7 +265,10 @@ async def _isolate_poison(
     """Retry a failing batch record by record; dead-letter the records that fail for a reason of their own.
 
     Returns False (dead-letter nothing) when any failure looks like infrastructure: then the whole batch is
-    retried later, so a database outage never empties a topic into its dead-letter queue.
+    retried later, so a database outage never empties a topic into its dead-letter queue. Nor when nothing went
+    through: every record failing is a systemic problem (a code or schema fault after a deploy, a model that cannot
+    predict), however the error reads; a lone record (the usual batch at quiet times) is dead-lettered only for a
+    value the database refuses. Records that fail while others pass are bad records.
     """
     poison: list[tuple[ConsumerRecord[Any, Any], BaseException]] = []
     for record in records:
@@ -269,8 +280,8 @@ async def _isolate_poison(
             if is_transient(exc):
                 return False
             poison.append((record, exc))
-    if len(records) > 1 and len(poison) == len(records):
-        return False  # everything failing alike is a systemic problem, not bad records: keep retrying
+    if len(poison) == len(records) and (len(records) > 1 or not _refused_value(poison[0][1])):
+        return False  # keep retrying: the next record to arrive shows whether anything can go through
     for record, error in poison:
         log.error("dead_letter_after_retries", topic=record.topic, offset=record.offset, error=repr(error)[:300])
         await _dead_letter(producer, record, f"processing failed: {error!r}", service)

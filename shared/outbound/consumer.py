@@ -107,10 +107,12 @@ class ReplyBatchHandler:
                         deferred += 1  # replies wait for it, in order
                         return
 
-        # A TaskGroup: when one fails (ledger, broker), the others stop too and the batch is retried whole.
-        async with asyncio.TaskGroup() as group:
-            for items in queues.values():
-                group.create_task(deliver_in_order(items))
+        # When one citizen's delivery fails (the ledger, a receipt the broker did not take), the others run on to
+        # their end, and then the batch is retried whole (the ledger skips what finished). Cancelling them would
+        # abandon platform calls in flight, whose outcome nobody then knows: sent twice, or never.
+        outcomes = await asyncio.gather(*(deliver_in_order(items) for items in queues.values()), return_exceptions=True)
+        if failed := next((o for o in outcomes if isinstance(o, BaseException)), None):
+            raise failed
         if deferred:  # the ledger skips what was finished when the batch comes again
             raise RetryBatchLater(f"{deferred} repl{'ies wait' if deferred > 1 else 'y waits'} for a retry")
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError
 
 from inbox_dev.simulator.fake_wechat import FakeWeChat
-from shared.contracts.v1 import Channel, DeliveryStatus, utcnow
+from shared.accounts import Account, AccountRegistry
+from shared.contracts.v1 import Channel, DeliveryStatus, ReplyCommand, ReplyCommandRecord, utcnow
 from shared.outbound import OUTCOME_UNKNOWN, Delivery, DeliveryLedger, LedgerStatus
+from shared.outbound.consumer import ReplyBatchHandler
+from shared.outbound.deliver import ReplyDeliverer
+from shared.outbound.retry import RetryPolicy
 from tests.kafka_helpers import settle
 from tests.outbound.conftest import Outbound, reply
 
@@ -121,3 +131,73 @@ async def test_a_retry_interrupted_by_a_restart_goes_on_where_it_stopped(
     # The interrupted wait was not an unknown outcome: the 45009 was recorded, so it was safe to try again.
     assert (receipt.status, receipt.attempts) == (DeliveryStatus.DELIVERED, 2)
     assert len(fake_wechat.send_requests) == 2
+
+
+class _BlipOnFirstSend:
+    """A producer whose first send (one reply's receipt) times out, as the broker does in a blip."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send_and_wait(self, topic: str, value: bytes | None = None, **_: object) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise KafkaTimeoutError("broker blip")
+
+
+async def test_a_receipt_the_broker_misses_does_not_cut_off_another_citizens_reply(tmp_path: Path) -> None:
+    """One reply's receipt failing made the batch cancel a slow platform call for another citizen: its outcome was
+    then unknown, and the operator was told to send again what may have arrived."""
+    ledger = await DeliveryLedger.open(tmp_path / "ledger.db")
+    received: list[str] = []
+
+    async def send(account: Account, command: ReplyCommand) -> None:
+        if command.recipient_id == "slow":
+            await asyncio.sleep(0.6)  # longer than the grace a cancelled call gets below
+        received.append(command.recipient_id)
+
+    account = Account(id="a1", channel=Channel.WEIBO, name="x", app_secret="s")
+    producer = _BlipOnFirstSend()
+    deliverer = ReplyDeliverer(
+        channel=Channel.WEIBO,
+        accounts=AccountRegistry([account]),
+        send=send,
+        ledger=ledger,
+        producer=producer,
+        receipts_topic="receipts",
+        source="test",
+        policy=RetryPolicy(6, 120, 1, 30),
+        shutdown_grace_s=0.2,
+        ttl=timedelta(minutes=15),
+    )
+    handler = ReplyBatchHandler(deliverer, producer=producer, source="test", concurrency=8, batch_time_s=60)
+    commands = [
+        ReplyCommand(
+            reply_id=uuid.uuid4(),
+            case_id=uuid.uuid4(),
+            case_number="20261125-00001",
+            channel=Channel.WEIBO,
+            account_id="a1",
+            recipient_id=recipient,
+            text="您好",
+        )
+        for recipient in ("fast", "slow")
+    ]
+    records = [
+        SimpleNamespace(
+            topic="replies",
+            partition=0,
+            offset=n,
+            key=b"k",
+            headers=[],
+            value=ReplyCommandRecord.wrap(c, source="t").to_bytes(),
+        )
+        for n, c in enumerate(commands)
+    ]
+    with pytest.raises(KafkaTimeoutError):
+        await handler(records)
+    await handler(records)  # consume_batches retries the batch
+    slow = await ledger.get(commands[1].reply_id)
+    await ledger.close()
+    assert sorted(received) == ["fast", "slow"]  # each once
+    assert slow is not None and slow.platform_code != OUTCOME_UNKNOWN

@@ -129,14 +129,40 @@ async def test_an_outage_is_waited_out_without_dead_letters(kafka_settings: Kafk
     assert await read_topic(kafka_settings, f"{topic}.dlq", expect=1, timeout=1) == []
 
 
+async def test_a_lone_record_that_fails_like_everything_else_is_waited_out(kafka_settings: KafkaSettings) -> None:
+    """At quiet times a batch is one record: a fault of the system (a missing column after a deploy, a bug) must
+    not send each citizen's message to the dead-letter topic as it arrives. A value the database refuses does go."""
+    topic = kafka_settings.topics.inbox_routed
+    await produce(kafka_settings, topic, [b"lone"])
+    attempts = [0]
+
+    async def broken(records: list[ConsumerRecord[Any, Any]]) -> None:
+        attempts[0] += 1
+        raise AttributeError("'NoneType' object has no attribute 'department_id'")  # a bug, for every record
+
+    await run_until(kafka_settings, topic, broken, lambda: attempts[0] >= 6)
+    assert attempts[0] >= 6 and await read_topic(kafka_settings, f"{topic}.dlq", expect=1, timeout=1) == []
+
+    from sqlalchemy.exc import IntegrityError
+
+    async def refused(records: list[ConsumerRecord[Any, Any]]) -> None:
+        raise IntegrityError("INSERT", {}, Exception("value too long for the column"))
+
+    await run_until(kafka_settings, topic, refused, lambda: False, timeout=4)  # the same record, read again
+    [dead] = await read_topic(kafka_settings, f"{topic}.dlq", expect=1)
+    assert dead.value == b"lone"
+
+
 def test_database_refusing_connections_counts_as_infrastructure() -> None:
     from sqlalchemy.exc import DBAPIError, IntegrityError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     from shared.kafka import is_transient
 
     refusing = DBAPIError("SELECT 1", {}, Exception('database "x" is not currently accepting connections'))
     duplicate = IntegrityError("INSERT", {}, Exception("duplicate key"))
     assert is_transient(refusing) and is_transient(ConnectionRefusedError())
+    assert is_transient(PoolTimeout("QueuePool limit of size 10 overflow 10 reached"))  # the API holds them all
     assert not is_transient(duplicate) and not is_transient(ValueError("bad record"))
 
 

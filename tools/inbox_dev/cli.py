@@ -94,6 +94,8 @@ def replay_dlq(args: argparse.Namespace) -> int:
     result = asyncio.run(replay(bootstrap, args.topic, dry_run=args.dry_run))
     verb = "would replay" if args.dry_run else "replayed"
     print(f"{verb} {result.replayed} record(s) from {args.topic}")
+    if result.copies_skipped:
+        print(f"  and skipped {result.copies_skipped} further copies of records dead-lettered more than once")
     for reason, count in result.reasons.items():
         print(f"  {count} × {reason}")
     return 0

@@ -1,7 +1,8 @@
 """Replaying a dead-letter topic: after the cause is fixed, send its records back where they came from.
 
 Runs as a consumer group of its own ("dead-letter-replay"), so a record is replayed once even if the command
-is run again; `--dry-run` only lists what would be replayed.
+is run again; `--dry-run` only lists what would be replayed. One original record dead-lettered several times (its
+batch was retried through an outage after the bad record had been set aside) goes back once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from shared.topics import DLQ_SUFFIX
 @dataclass
 class ReplayResult:
     replayed: int = 0
+    copies_skipped: int = 0  # further dead letters of a record already replayed in this run
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -43,6 +45,7 @@ async def replay(
     await consumer.start()
     await producer.start()
     result = ReplayResult()
+    seen: set[tuple[str, str, str]] = set()
     try:
         while True:
             batches = await consumer.getmany(timeout_ms=idle_ms, max_records=500)
@@ -52,6 +55,12 @@ async def replay(
                 for record in records:
                     headers = {k: v.decode(errors="replace") for k, v in record.headers}
                     target = headers.get("original_topic") or dlq_topic.removesuffix(DLQ_SUFFIX)
+                    origin = (target, headers.get("original_partition", ""), headers.get("original_offset", ""))
+                    if origin[2]:  # where it came from is known: one copy is enough
+                        if origin in seen:
+                            result.copies_skipped += 1
+                            continue
+                        seen.add(origin)
                     reason = headers.get("reason", "")[:80]
                     result.reasons[reason] = result.reasons.get(reason, 0) + 1
                     if not dry_run:
