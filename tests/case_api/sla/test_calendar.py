@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import structlog
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
-from structlog.testing import capture_logs
+from structlog.testing import LogCapture
 
 from case_api.sla import (
     BusinessCalendar,
@@ -18,12 +23,27 @@ from case_api.sla import (
     DayKind,
     DaySource,
     SlaSettings,
+    check_years_ahead,
     load_calendar_file,
     parse_working_hours,
 )
 from case_api.sla import calendar as calendar_module
 
 from .helpers import ROOT, SHANGHAI, days, hours, sh, write
+
+
+@contextmanager
+def calendar_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """What the calendar logs, however logging was configured before: structlog's capture_logs misses a logger
+    cached when an app started earlier in the session (cache_logger_on_first_use)."""
+    capture = LogCapture()
+    cached = calendar_module.log
+    calendar_module.log = structlog.wrap_logger(structlog.PrintLogger(), processors=[capture])
+    try:
+        yield capture.entries
+    finally:
+        calendar_module.log = cached
+
 
 # 国务院办公厅关于2025年部分节假日安排的通知 (国办发明电〔2024〕12号)
 SCHEDULE_2025 = {
@@ -209,6 +229,24 @@ def test_next_working_moment(cal: BusinessCalendar, moment: datetime, expected: 
     assert cal.next_working_moment(moment) == expected
 
 
+def test_first_time_off_and_first_day_off_within_a_window(cal: BusinessCalendar) -> None:
+    # Outside working time: closing time, the lunch break, or the moment itself; None when the window ends first.
+    assert cal.first_time_off(sh(2026, 9, 30, 17, 30), sh(2026, 10, 8, 9, 30)) == sh(2026, 9, 30, 18, 0)
+    assert cal.first_time_off(sh(2026, 9, 30, 11, 30), sh(2026, 9, 30, 14, 0)) == sh(2026, 9, 30, 12, 0)
+    assert cal.first_time_off(sh(2026, 9, 30, 20, 0), sh(2026, 10, 8, 9, 30)) == sh(2026, 9, 30, 20, 0)
+    assert cal.first_time_off(sh(2026, 9, 30, 10, 0), sh(2026, 9, 30, 12, 0)) is None
+    # A day off: the midnight that begins it, or the moment itself when it is one; None when the window has none.
+    assert cal.first_day_off(sh(2026, 9, 30, 17, 30), sh(2026, 10, 8, 9, 30)) == sh(2026, 10, 1, 0, 0)
+    assert cal.first_day_off(sh(2026, 10, 3, 10, 0), sh(2026, 10, 8, 9, 30)) == sh(2026, 10, 3, 10, 0)
+    assert cal.first_day_off(sh(2026, 11, 24, 17, 30), sh(2026, 11, 25, 9, 30)) is None
+    assert cal.first_day_off(sh(2026, 11, 27, 17, 30), sh(2026, 11, 28, 0, 0)) is None  # the window is half-open
+    # Periods that touch are one stretch of working time.
+    touching = BusinessCalendar(working_hours="09:00-12:00,12:00-18:00")
+    assert touching.first_time_off(sh(2026, 11, 24, 10, 0), sh(2026, 11, 25, 10, 0)) == sh(2026, 11, 24, 18, 0)
+    round_the_clock = BusinessCalendar(working_hours="00:00-24:00")
+    assert round_the_clock.first_time_off(sh(2026, 11, 25, 10, 0), sh(2026, 12, 1)) == sh(2026, 11, 28, 0, 0)
+
+
 def test_naive_and_negative_inputs_are_refused(cal: BusinessCalendar) -> None:
     with pytest.raises(ValueError, match="no time zone"):
         cal.is_working_time(datetime(2025, 3, 3, 10, 0))
@@ -256,7 +294,7 @@ days:
 
 def test_a_year_the_package_does_not_know_comes_from_the_file(tmp_path: Path) -> None:
     cal = BusinessCalendar(config=load_calendar_file(write(tmp_path, "calendar.yaml", YEAR_2027)))
-    with capture_logs() as logs:
+    with calendar_logs() as logs:
         assert cal.day(date(2027, 2, 8)).kind is DayKind.HOLIDAY
         assert cal.day(date(2027, 2, 13)).kind is DayKind.MAKEUP_WORKDAY
         assert cal.day(date(2027, 2, 13)).name == "春节调休上班"
@@ -273,7 +311,7 @@ def test_a_year_the_package_does_not_know_comes_from_the_file(tmp_path: Path) ->
 def test_a_year_nobody_knows_falls_back_to_weekends_and_fixed_statutory_holidays_with_a_warning() -> None:
     cal = BusinessCalendar()
     assert cal.unknown_years(date(2026, 12, 1), date(2028, 1, 31)) == [2027, 2028]
-    with capture_logs() as logs:
+    with calendar_logs() as logs:
         assert cal.day(date(2027, 1, 1)).kind is DayKind.HOLIDAY  # 元旦, fixed by law
         assert all(cal.day(date(2027, 5, d)).kind is DayKind.HOLIDAY for d in (1, 2))
         assert all(cal.day(date(2027, 10, d)).kind is DayKind.HOLIDAY for d in (1, 2, 3))
@@ -284,6 +322,26 @@ def test_a_year_nobody_knows_falls_back_to_weekends_and_fixed_statutory_holidays
     assert len(warnings) == 1  # once per year, not once per day
     assert warnings[0]["year"] == 2027
     assert warnings[0]["log_level"] == "warning"
+
+
+def test_start_up_names_the_years_ahead_whose_holidays_nobody_has_entered(tmp_path: Path) -> None:
+    cal, today = BusinessCalendar(), date(2026, 11, 25)
+    with calendar_logs() as logs:
+        assert check_years_ahead(cal, calendar_file="config/calendar.yaml", today=lambda: today) == [2027]
+    [warning] = [e for e in logs if e["event"] == "sla.calendar.years_unknown"]
+    assert warning["log_level"] == "warning"
+    assert warning["years"] == [2027]
+    assert "春节" in warning["consequence"]
+    assert "enter 2027 in config/calendar.yaml" in warning["fix"]
+    assert REGISTRY.get_sample_value("inbox_sla_calendar_unknown_years") == 1
+    today = date(2027, 9, 15)  # 120 days ahead now reach 2028: the gauge follows without a restart
+    assert REGISTRY.get_sample_value("inbox_sla_calendar_unknown_years") == 2
+    # Once the year is entered: no warning, and the gauge says 0.
+    entered = BusinessCalendar(config=load_calendar_file(write(tmp_path, "calendar.yaml", YEAR_2027)))
+    with calendar_logs() as logs:
+        assert check_years_ahead(entered, calendar_file="config/calendar.yaml", today=lambda: date(2026, 11, 25)) == []
+    assert not [e for e in logs if e["event"] == "sla.calendar.years_unknown"]
+    assert REGISTRY.get_sample_value("inbox_sla_calendar_unknown_years") == 0
 
 
 def test_the_file_overrides_single_days_of_known_years(tmp_path: Path) -> None:

@@ -51,9 +51,11 @@ def open_case(calc: SlaCalculator, received_at: datetime, category: str | None =
     [
         (sh(2025, 3, 3, 10, 20), sh(2025, 3, 3, 11, 20), Clock.WORKING, True),
         (sh(2025, 3, 3, 11, 40), sh(2025, 3, 3, 14, 10), Clock.WORKING, True),  # across lunch
-        (sh(2025, 3, 7, 17, 30), sh(2025, 3, 10, 9, 30), Clock.WORKING, True),  # Friday, just before closing
+        (sh(2025, 3, 7, 16, 30), sh(2025, 3, 7, 17, 30), Clock.WORKING, True),  # Friday, an hour before closing
         (sh(2025, 1, 26, 10, 0), sh(2025, 1, 26, 11, 0), Clock.WORKING, True),  # make-up Sunday: working time
-        (sh(2026, 2, 28, 17, 30), sh(2026, 3, 2, 9, 30), Clock.WORKING, True),  # make-up Saturday of 2026
+        # The working hour would run into the night: 8 hours from closing time cap it.
+        (sh(2025, 3, 7, 17, 30), sh(2025, 3, 8, 2, 0), Clock.WALL, True),  # Friday, just before closing
+        (sh(2026, 2, 28, 17, 30), sh(2026, 3, 1, 2, 0), Clock.WALL, True),  # make-up Saturday of 2026
         # Outside working time: 8 wall-clock hours ...
         (sh(2025, 3, 4, 20, 0), sh(2025, 3, 5, 4, 0), Clock.WALL, False),  # a weeknight
         (sh(2025, 3, 8, 10, 0), sh(2025, 3, 8, 18, 0), Clock.WALL, False),  # a Saturday
@@ -276,6 +278,21 @@ def test_promises_are_bounded(calc: SlaCalculator) -> None:
     with pytest.raises(PromiseError, match="is not in the future"):
         calc.promised(d, promised_at=sh(2025, 3, 4, 9, 0), now=sh(2025, 3, 4, 9, 0))
     assert calc.promised(d, promised_at=sh(2025, 3, 24, 18, 0), now=sh(2025, 3, 4, 9, 0)).promise is not None
+
+
+def test_a_promise_limit_runs_with_the_resolution_clock(calc: SlaCalculator) -> None:
+    d = open_case(calc, sh(2025, 3, 3, 10, 0))  # due Mon 10 Mar 18:00; a promise at most to Mon 24 Mar 18:00
+    # Two working days waiting on the citizen: the resolution and the limit both move two working days on.
+    waited = calc.resumed(calc.paused(d, at=sh(2025, 3, 4, 10, 0)), at=sh(2025, 3, 6, 10, 0))
+    assert waited.resolution.due_at == sh(2025, 3, 12, 18, 0)
+    assert calc.promised(waited, promised_at=sh(2025, 3, 26, 18, 0), now=sh(2025, 3, 7, 9, 0)).promise is not None
+    with pytest.raises(PromiseError, match=r"15 working days after receipt, moved on .*, 2025-03-26T18:00"):
+        calc.promised(waited, promised_at=sh(2025, 3, 27, 9, 0), now=sh(2025, 3, 7, 9, 0))
+    # Reopened on Wed 12 Mar: counted from the reopening (to Wed 2 Apr), not from receipt nor from each promise.
+    reopened = calc.reopened(d, at=sh(2025, 3, 12, 10, 0))
+    assert calc.promised(reopened, promised_at=sh(2025, 4, 2, 18, 0), now=sh(2025, 3, 31, 9, 0)).promise is not None
+    with pytest.raises(PromiseError, match="15 working days from 2025-03-12 10:00, 2025-04-02T18:00"):
+        calc.promised(reopened, promised_at=sh(2025, 4, 3, 9, 0), now=sh(2025, 4, 1, 9, 0))
 
 
 def test_a_promise_replaced_after_its_date_counts_as_broken(calc: SlaCalculator) -> None:

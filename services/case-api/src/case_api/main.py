@@ -40,7 +40,7 @@ from .queue.router import router as queue_router
 from .replies.receipts import ReceiptHandler
 from .replies.router import router as replies_router
 from .settings import Settings, get_settings
-from .sla import SlaCalculator
+from .sla import SlaCalculator, check_years_ahead
 from .supervision.router import router as supervision_router
 from .supervision.stats_cache import StatsCache
 from .supervision.sweeper import Sweeper
@@ -127,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.sla, categories=list(taxonomy.categories), request_types=taxonomy.request_types
             )
         )
+        # Warn now, not when the first deadline lands there, about years whose holidays nobody has entered.
+        check_years_ahead(policy.calculator.calendar, calendar_file=settings.sla.calendar_file)
         accounts = load_accounts(settings.accounts_file) if settings.accounts_file.exists() else AccountRegistry([])
         notices = Notices(
             acknowledge=settings.acknowledge,
@@ -248,6 +250,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(RefuseNul)
     app.state.login_throttle = LoginThrottle()
+    # Six digits are a million guesses per number: enough for a citizen's typos, not for walking through them.
+    app.state.tracking_throttle = LoginThrottle(max_failures=20, window_s=600)
     app.state.stats_cache = StatsCache(settings.stats_cache_seconds)
     app.state.public_stats_gate = asyncio.Semaphore(1)
     for router in (

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from case_api.sla import CaseDeadlines, PromiseError, SlaCalculator
+from case_api.sla import CaseDeadlines, Clock, Deadline, DeadlineKind, PromiseError, SlaCalculator
 
 from .models import Case, CaseStatus
 
@@ -24,9 +24,18 @@ class DeadlinePolicy(Protocol):
         """The case's resolution deadline once it stops waiting on the citizen at `now`."""
         ...
 
-    def promised_due(self, case: Case, *, promised_at: datetime, now: datetime) -> datetime | None:
+    def reclassified_due(
+        self, case: Case, *, category_id: str | None, request_type: str | None, now: datetime
+    ) -> datetime | None:
+        """The case's resolution deadline once it is classified (or its classification corrected) at `now`."""
+        ...
+
+    def promised_due(
+        self, case: Case, *, promised_at: datetime, now: datetime, reopened_at: datetime | None = None
+    ) -> datetime | None:
         """The case's resolution deadline once an interim reply promises `promised_at`; raises PromiseError when
-        the date is not in the future or later than the policy allows."""
+        the date is not in the future or later than the policy allows. `reopened_at`: when a reopened case was last
+        reopened, where its resolution period, and so the limit on a promise, starts."""
         ...
 
     def transferred_due(self, case: Case, *, now: datetime) -> datetime | None:
@@ -63,7 +72,14 @@ class WallClockPolicy:
             return due  # a deadline that had passed before the wait stays passed
         return due + (max(now, since) - since)
 
-    def promised_due(self, case: Case, *, promised_at: datetime, now: datetime) -> datetime | None:
+    def reclassified_due(
+        self, case: Case, *, category_id: str | None = None, request_type: str | None = None, now: datetime
+    ) -> datetime | None:
+        return case.resolution_due_at  # one period for every category: nothing to apply
+
+    def promised_due(
+        self, case: Case, *, promised_at: datetime, now: datetime, reopened_at: datetime | None = None
+    ) -> datetime | None:
         if promised_at <= now:
             raise PromiseError(f"the promised deadline {promised_at.isoformat()} is not in the future")
         return case.resolution_due_at
@@ -167,10 +183,17 @@ class CalendarPolicy:
     ) -> datetime:
         return _utc(self._deadlines(received_at, category_id, request_type).resolution.due_at)
 
-    def _current(self, case: Case) -> CaseDeadlines:
+    def _current(self, case: Case, *, as_proposed: bool = False, reopened_at: datetime | None = None) -> CaseDeadlines:
         """The calculator's deadlines for the case with its current resolution deadline, which a classification,
-        transfer, wait or reopening may have moved."""
-        computed = self._deadlines(case.created_at, case.category_id, case.request_type)
+        transfer, wait or reopening may have moved. `as_proposed`: a case not classified yet is held to what intake
+        set from the router's proposal. `reopened_at`: the resolution period started again then."""
+        category, request_type = case.category_id, case.request_type
+        if as_proposed:
+            category = category or case.proposed_category_id
+            request_type = request_type or case.proposed_request_type
+        computed = self._deadlines(case.created_at, category, request_type)
+        if reopened_at is not None:
+            computed = self.calculator.reopened(computed, at=reopened_at)
         if case.resolution_due_at is None:
             return computed
         return replace(computed, resolution=replace(computed.resolution, due_at=case.resolution_due_at))
@@ -182,12 +205,26 @@ class CalendarPolicy:
         paused = self.calculator.paused(self._current(case), at=case.waiting_since)
         return _utc(self.calculator.resumed(paused, at=max(now, case.waiting_since)).resolution.due_at)
 
-    def promised_due(self, case: Case, *, promised_at: datetime, now: datetime) -> datetime | None:
-        """The policy's promise rules: how late a promise may be, and whether it extends the resolution deadline."""
-        current = self._current(case)
-        if case.reopen_count:
-            # The limit counts from receipt; a reopened case's new period began later (when is not kept): from now.
-            current = replace(current, received_at=now)
+    def reclassified_due(
+        self, case: Case, *, category_id: str | None = None, request_type: str | None = None, now: datetime
+    ) -> datetime | None:
+        """The calculator's reclassification rules: the new policy's period from receipt, keeping any extension the
+        deadline had; a deadline already passed stays passed, and one the new policy would put before `now` is not
+        applied (nobody could have kept it)."""
+        current = self._current(case, as_proposed=True)
+        moved = self.calculator.reclassified(current, category=category_id, request_type=request_type, at=now)
+        return _utc(moved.resolution.due_at)
+
+    def promised_due(
+        self, case: Case, *, promised_at: datetime, now: datetime, reopened_at: datetime | None = None
+    ) -> datetime | None:
+        """The policy's promise rules: how late a promise may be (counted from receipt or `reopened_at` and moved
+        on with the resolution deadline), and whether it extends the resolution deadline."""
+        # Without `reopened_at`, a reopened case's new period counts as the first one moved on.
+        current = self._current(case, reopened_at=reopened_at if case.reopen_count else None)
+        if case.promised_at is not None:  # the standing promise, as far as the case keeps it
+            promise = Deadline(DeadlineKind.PROMISE, now, case.promised_at, case.promised_at, Clock.WALL, "promised")
+            current = replace(current, promise=promise)
         return _utc(self.calculator.promised(current, promised_at=promised_at, now=now).resolution.due_at)
 
     def warn_at(

@@ -12,6 +12,7 @@ from .calendar import (
     DayKind,
     DaySource,
     WorkingPeriod,
+    check_years_ahead,
     load_calendar_file,
     parse_working_hours,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "SlaSettings",
     "Span",
     "WorkingPeriod",
+    "check_years_ahead",
     "load_calendar_file",
     "load_policies",
     "parse_working_hours",

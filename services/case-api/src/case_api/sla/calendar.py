@@ -6,7 +6,8 @@ Which days are worked comes, in this order, from
 2. the `chinese-calendar` package's data (holidays and make-up working days, 2004 up to the year it was released);
 3. a fallback for years neither knows: Saturdays and Sundays off, plus the statutory holidays whose dates are fixed
    by law (元旦 1 Jan, 劳动节 1–2 May, 国庆节 1–3 Oct). It is logged once per year as `sla.calendar.year_unknown`,
-   because lunar holidays and make-up days are then missing until someone enters the year's schedule.
+   because lunar holidays and make-up days are then missing until someone enters the year's schedule; at start-up
+   `check_years_ahead()` names those years ahead of time.
 
 Working time is a set of half-open periods per day ([09:00, 12:00) and [13:30, 18:00) by default). Each day's
 periods are computed once and cached, so arithmetic walks days and periods, never minutes. All arithmetic is done
@@ -26,18 +27,31 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import structlog
+from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._config import read_yaml_model
 from .settings import DEFAULT_WORKING_HOURS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .settings import SlaSettings
 
 log = structlog.get_logger(__name__)
 
 # Ten years without a working minute means the calendar is misconfigured, not that a case is very patient.
 SEARCH_LIMIT_DAYS = 3660
+
+# Start-up checks that the calendar knows every year's holidays from today to this far ahead: resolution deadlines and
+# promises reach a few months. Further would name the year after next, whose schedule cannot be published yet.
+YEARS_CHECKED_AHEAD = timedelta(days=120)
+
+UNKNOWN_YEARS = Gauge(
+    "inbox_sla_calendar_unknown_years",
+    "Years from today to 120 days ahead whose holidays and 调休 the business calendar does not know "
+    "(weekends and fixed-date holidays only); enter them in config/calendar.yaml",
+)
 
 # 全国年节及纪念日放假办法 (2024 revision): the holidays whose dates are known before a year's schedule is published.
 FIXED_STATUTORY_HOLIDAYS: dict[tuple[int, int], str] = {
@@ -349,6 +363,29 @@ class BusinessCalendar:
             d += timedelta(days=1)
         raise CalendarError(f"no working time within {SEARCH_LIMIT_DAYS} days after {t.isoformat()}")
 
+    def first_time_off(self, start: datetime, end: datetime) -> datetime | None:
+        """The earliest moment in [`start`, `end`) outside working time (`start` itself if it is), else None."""
+        u, limit = _require_aware(start), _require_aware(end)
+        while u < limit:
+            # From period end to period end: periods may touch (09:00-12:00,12:00-18:00; 24:00 and the next 00:00).
+            end_of_period = next((e for s, e in self._day(self._local_date(u)).periods if s <= u < e), None)
+            if end_of_period is None:
+                return self._local(u)
+            u = end_of_period
+        return None
+
+    def first_day_off(self, start: datetime, end: datetime) -> datetime | None:
+        """The earliest moment in [`start`, `end`) on a day without working time (a rest day or holiday): `start`
+        itself when its day is off, else the local midnight that begins the first day off; None if there is none."""
+        u, limit = _require_aware(start), _require_aware(end)
+        d, last = self._local_date(u), self._local_date(limit)
+        while d <= last:
+            if not self._day(d).periods:
+                moment = max(u, self._instant(d, 0))
+                return self._local(moment) if moment < limit else None
+            d += timedelta(days=1)
+        return None
+
     def add_working_time(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest moment by which `duration` of working time has passed since `start`."""
         if duration < timedelta():
@@ -410,3 +447,28 @@ class BusinessCalendar:
                         total += overlap
             d += timedelta(days=1)
         return total
+
+
+def check_years_ahead(
+    calendar: BusinessCalendar, *, calendar_file: Path | str, today: Callable[[], date] | None = None
+) -> list[int]:
+    """At start-up: warn about the years from today to `YEARS_CHECKED_AHEAD` whose schedule nobody has entered, and
+    keep the gauge `inbox_sla_calendar_unknown_years` counting them (at each scrape, as the days go by)."""
+
+    def unknown() -> list[int]:
+        start = today() if today is not None else datetime.now(calendar.tz).date()
+        return calendar.unknown_years(start, start + YEARS_CHECKED_AHEAD)
+
+    UNKNOWN_YEARS.set_function(lambda: len(unknown()))
+    years = unknown()
+    if years:
+        named = ", ".join(str(y) for y in years)
+        log.warning(
+            "sla.calendar.years_unknown",
+            years=years,
+            consequence=f"deadlines in {named} count only weekends and 元旦, 劳动节 1-2 May, 国庆节 1-3 Oct; "
+            "春节, 清明, 端午, 中秋 and the make-up working days (调休) are missing",
+            fix=f"enter {named} in {calendar_file} (years: and days:, as its comments show) from the State Council's "
+            "notice (国务院办公厅关于YYYY年部分节假日安排的通知), or upgrade chinese-calendar; then restart case-api",
+        )
+    return years

@@ -225,40 +225,40 @@ class SlaCalculator:
 
     def _first_response(self, received_at: datetime, policy: Policy) -> tuple[bool, Deadline]:
         rules = policy.first_response
+        normal, other = rules.in_working_time, rules.outside_working_time
         in_hours = self.calendar.is_working_time(received_at)
-        normal = rules.in_working_time
         normal_due = normal.after(self.calendar, received_at)
-        if in_hours:
-            rule = f"{normal} (arrived in working time)"
-            return True, self._deadline(
-                DeadlineKind.FIRST_RESPONSE,
-                start=received_at,
-                due=normal_due,
-                clock=normal.clock,
-                rule=rule,
-                policy=policy,
-            )
-        day_off = not self.calendar.is_working_day(received_at.astimezone(self.calendar.tz).date())
-        if rules.outside_rule_applies == "outside_working_time" or day_off:
-            other = rules.outside_working_time
-            other_due = other.after(self.calendar, received_at)
-            # Never later than the working-time rule: a message at 08:50 or during lunch is not given more
-            # time than one that arrives at opening; only nights and days off get the out-of-hours deadline.
-            if other_due <= normal_due:
-                rule = f"{other} (arrived outside working time)"
-                return False, self._deadline(
-                    DeadlineKind.FIRST_RESPONSE,
-                    start=received_at,
-                    due=other_due,
-                    clock=other.clock,
-                    rule=rule,
-                    policy=policy,
-                )
-            rule = f"{normal} (arrived outside working time; earlier than {other})"
+        # The first moment before the working-time deadline at which the out-of-hours rule applies: arrival itself
+        # for a message that arrives out of hours, or when the working time runs out (closing time, a day off).
+        if rules.outside_rule_applies == "outside_working_time":
+            switch, off = self.calendar.first_time_off(received_at, normal_due), "time outside working hours"
         else:
-            rule = f"{normal} (arrived outside working hours of a working day)"
-        return False, self._deadline(
-            DeadlineKind.FIRST_RESPONSE, start=received_at, due=normal_due, clock=normal.clock, rule=rule, policy=policy
+            switch, off = self.calendar.first_day_off(received_at, normal_due), "a day off"
+        applies_at_arrival = switch is not None and _utc(switch) == _utc(received_at)
+        if in_hours:
+            arrived = "arrived in working time"
+        elif applies_at_arrival:
+            arrived = "arrived outside working time"
+        else:
+            arrived = "arrived outside working hours of a working day"
+        due, clock, rule = normal_due, normal.clock, f"{normal} ({arrived})"
+        if switch is not None:
+            other_due = other.after(self.calendar, switch)
+            if applies_at_arrival:
+                # Never later than the working-time rule: a message at 08:50 or during lunch is not given more
+                # time than one that arrives at opening; only nights and days off get the out-of-hours deadline.
+                if other_due <= normal_due:
+                    due, clock, rule = other_due, other.clock, f"{other} ({arrived})"
+                else:
+                    rule = f"{normal} ({arrived}; earlier than {other})"
+            elif other_due < normal_due:
+                # The working hour would run on into the night or over a holiday: the out-of-hours rule, counted
+                # from when it starts to apply, caps it, so a later message is never due earlier than this one.
+                due, clock = other_due, other.clock
+                start = f"{switch.astimezone(self.calendar.tz):%Y-%m-%d %H:%M}"
+                rule = f"{other} from {start} ({arrived}; capped: {normal} runs into {off})"
+        return in_hours, self._deadline(
+            DeadlineKind.FIRST_RESPONSE, start=received_at, due=due, clock=clock, rule=rule, policy=policy
         )
 
     def _resolution(self, start: datetime, policy: Policy, *, why: str) -> Deadline:
@@ -395,6 +395,37 @@ class SlaCalculator:
         )
         return replace(d, resolution=moved, paused_since=None)
 
+    def _promise_limit(self, d: CaseDeadlines, policy: Policy) -> tuple[datetime, str] | None:
+        """The latest date an interim reply may promise, and how it was counted (for the refusal); None: no limit.
+
+        The limit runs from when the resolution clock started (receipt, a reopening, a restarting transfer) and
+        moves on as far as the resolution deadline has moved since (time waiting on the citizen, a late transfer):
+        a case that stood still waiting on the citizen can still promise a date. Not while a promise stands that
+        may have moved the resolution deadline to itself (`extends_resolution`): each promise would gain the whole
+        limit again. Promising the date the case is due anyway is always allowed.
+        """
+        limit = policy.promise.limit
+        if limit is None:
+            return None
+        resolution, local = d.resolution, self.calendar.tz
+        latest = limit.after(self.calendar, resolution.started_at)
+        start = resolution.started_at.astimezone(local)
+        since = "after receipt" if start == d.received_at else f"from {start:%Y-%m-%d %H:%M}"
+        counted = f"{limit} {since}"
+        if not (policy.promise.extends_resolution and d.promise is not None):
+            unmoved = policy.resolution.after(self.calendar, resolution.started_at)
+            if limit.clock is Clock.WORKING and resolution.clock is Clock.WORKING:
+                extra = max(self.calendar.working_time_between(unmoved, resolution.due_at), timedelta())
+                latest = self.calendar.add_working_time(latest, extra) if extra else latest
+            else:
+                extra = max(_utc(resolution.due_at) - _utc(unmoved), timedelta())
+                latest = (_utc(latest) + extra).astimezone(local)
+            if extra:
+                counted += ", moved on as far as the resolution deadline was"
+        if _utc(resolution.due_at) > _utc(latest):
+            return resolution.due_at.astimezone(local), "the case's resolution deadline"
+        return latest, counted
+
     def promised(self, d: CaseDeadlines, *, promised_at: datetime, now: datetime) -> CaseDeadlines:
         """An interim reply promised the citizen an answer by `promised_at` (Nanhai's "answer first, with a date").
 
@@ -403,13 +434,13 @@ class SlaCalculator:
         _, policy = self.policy_for(d.category, d.request_type)
         if _utc(promised_at, "promised_at") <= _utc(now, "now"):
             raise PromiseError(f"the promised deadline {promised_at.isoformat()} is not in the future")
-        limit = policy.promise.limit
+        limit = self._promise_limit(d, policy)
         if limit is not None:
-            latest = limit.after(self.calendar, d.received_at)
+            latest, counted = limit
             if _utc(promised_at) > _utc(latest):
                 raise PromiseError(
                     f"the promised deadline {promised_at.isoformat()} is later than the policy allows: "
-                    f"{limit} after receipt, {latest.isoformat()}"
+                    f"{counted}, {latest.isoformat()}"
                 )
         broken = d.promises_broken + (1 if d.promise is not None and _utc(d.promise.due_at) < _utc(now) else 0)
         promise = self._deadline(
