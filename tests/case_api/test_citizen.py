@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,7 +18,7 @@ from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
 from case_api.replies.models import Reply
 from shared.accounts import load_accounts
-from shared.contracts.v1 import RoutedMessage, utcnow
+from shared.contracts.v1 import Channel, PlatformEvent, RoutedMessage, utcnow
 from tests.case_api.factories import POLICY, routed
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -67,6 +68,9 @@ def test_commands_are_recognised_strictly() -> None:
     assert progress_query("查询编号：20261124-00042。") == (True, "20261124-00042")
     assert progress_query("查询一下为什么停水") == (False, None)
     assert [rating(t) for t in ("5", " 4分", "3星。", "6", "55", "5个问题")] == [5, 4, 3, None, None, None]
+    # As Chinese input methods type them: full-width digits and punctuation.
+    assert [rating(t) for t in ("５", "４分！", "６")] == [5, 4, None]
+    assert progress_query("进度查询：２０２６１１２４-０００４２") == (True, "20261124-00042")
 
 
 async def test_a_new_case_is_acknowledged_with_its_tracking_number(sessions: Sessions) -> None:
@@ -90,6 +94,28 @@ async def test_an_account_can_switch_the_acknowledgement_off(sessions: Sessions,
     )
     await intake(sessions, routed("m1"), notices=Notices(accounts=load_accounts(path)))
     assert len(await cases(sessions)) == 1 and await commands(sessions) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ('acknowledge: "false"', "acknowledge must be true or false, not 'false'"),
+        ("acknowledge_template: '编号{number}，部门{department}'", "can use only {number} and {code}"),
+    ],
+    ids=["quoted-false", "unknown-field"],
+)
+def test_a_wrong_acknowledgement_setting_fails_start_up_naming_the_account(
+    tmp_path: Path, setting: str, complaint: str
+) -> None:
+    # Else a quoted "false" reads as on, and an unknown field fails every intake batch of that account.
+    path = tmp_path / "accounts.yaml"
+    path.write_text(
+        f"accounts:\n  - {{id: city-wechat, channel: wechat, name: c, token: t, app_id: a, {setting}}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="wechat account 'city-wechat'") as refused:
+        Notices(accounts=load_accounts(path))
+    assert complaint in str(refused.value)
 
 
 async def test_a_progress_query_gets_the_status_back_and_opens_nothing(sessions: Sessions) -> None:
@@ -160,3 +186,57 @@ async def test_scores_outside_the_window_or_with_an_open_case_are_ordinary_messa
     await close_all(sessions, ago=timedelta(days=30))
     await intake(sessions, routed("m3", sender="oA", text="4"), notices=Notices(acknowledge=False))
     assert len(await cases(sessions)) == 2
+
+
+async def test_a_rating_is_thanked_and_sending_it_again_opens_no_case(sessions: Sessions) -> None:
+    """Without an answer the citizen sends the score again; each copy used to open a case and acknowledge it."""
+    await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
+    await close_all(sessions)
+    await intake(sessions, routed("m2", sender="oA", text="５"))
+    await intake(sessions, routed("m3", sender="oA", text="5"))
+    [case] = await cases(sessions)
+    assert (case.rating, case.status) == (5, "closed")
+    assert [c["text"] for c in await commands(sessions)] == ["感谢您的评价！"]
+    async with sessions() as session:
+        tags = (await session.scalars(select(Message.event).where(Message.case_id == case.id))).all()
+    assert [t and t["name"] for t in tags] == [None, "rating", "rating-again"]
+
+
+async def test_a_low_rating_and_what_follows_it_in_one_batch_share_the_reopened_case(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
+    await close_all(sessions)
+    await intake(sessions, routed("m2", sender="oA", text="1"), routed("m3", sender="oA", text="路灯还是不亮"))
+    [case] = await cases(sessions)
+    assert (case.status, case.reopen_count, case.message_count) == ("accepted", 1, 2)
+    [thanks] = await commands(sessions)  # no acknowledgement of a new case
+    assert thanks["text"] == f"感谢您的评价。编号{case.number}的诉求将重新办理，我们会尽快答复您。"
+
+
+async def test_without_rating_requests_a_digit_is_an_ordinary_message(sessions: Sessions) -> None:
+    quiet = Notices(acknowledge=False, request_rating=False)
+    await intake(sessions, routed("m1", sender="oA"), notices=quiet)
+    await close_all(sessions)
+    await intake(sessions, routed("m2", sender="oA", text="2"), notices=quiet)
+    closed, new = await cases(sessions)
+    assert (closed.status, closed.rating, closed.reopen_count) == ("closed", None, 0)
+    assert (new.status, new.subject) == ("new", "2")
+
+
+async def test_a_weibo_mention_is_not_acknowledged_so_its_one_reply_is_left_for_the_answer(sessions: Sessions) -> None:
+    mention = routed("m1", sender="u1", channel=Channel.WEIBO, account="city-weibo", text="@市政府 路灯坏了")
+    mention = mention.model_copy(
+        update={"message": mention.message.model_copy(update={"event": PlatformEvent(name="mention:status", key="1")})}
+    )
+    await intake(sessions, mention, routed("m2", sender="u2", channel=Channel.WEIBO, account="city-weibo"))
+    mentioned, written = await cases(sessions)
+    assert [c["recipient_id"] for c in await commands(sessions)] == ["u2"]
+    assert (mentioned.status, written.status) == ("new", "new")
+
+
+async def test_a_discarded_case_is_not_called_handled_to_the_citizen(sessions: Sessions) -> None:
+    await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
+    await close_all(sessions, answered=False)  # discarded as a duplicate: nobody answered it
+    await intake(sessions, routed("m2", sender="oA", text="查询"), notices=Notices(acknowledge=False))
+    [case] = await cases(sessions)
+    [progress] = await commands(sessions)
+    assert progress["text"] == f"编号{case.number}：已关闭"

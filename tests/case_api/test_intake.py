@@ -216,7 +216,7 @@ async def test_a_case_the_model_is_sure_about_goes_straight_to_its_department(se
             for v in (await session.scalars(select(OutboxRecord.value).where(OutboxRecord.case_id == str(sure.id))))
         ]
     assert parts == [(sure.id, "lead")]
-    assert trail == [("created", None, "new"), ("dispatched", "new", "dispatched")]
+    assert trail == [("created", None, "new"), ("dispatch", "new", "dispatched")]  # as an operator's is
     assert [(e.data.change.action, e.data.case["status"]) for e in events] == [
         ("created", "new"),
         ("dispatched", "dispatched"),

@@ -350,10 +350,19 @@ async def test_a_co_handling_department_sees_the_case_live(database_url: str, ka
             # The co-handling department learns it was brought in, and follows the case from then on.
             first, second = [await asyncio.wait_for(anext(events), 10) for _ in range(2)]
             assert (first["event"], second["event"]) == ("gov.inbox.case.co-handler-added", "gov.inbox.case.replied")
+            # Its part done, the case is no longer the department's to follow: it is told so, and no more.
+            await client.post(f"{act}/co-handlers/environment/complete", json={"note": "达标"}, headers=env)
+            await client.post(f"{act}/close", json={}, headers=admin)
+            done = await asyncio.wait_for(anext(events), 10)
+            assert (done["event"], json.loads(done["data"])["data"]["cause"]) == (
+                "gov.inbox.case.left",
+                "gov.inbox.case.part-completed",
+            )
     # Read from the database too (a stream resuming from further back than the hub holds): the same events, and
     # none for another department.
     engine = make_engine(database_url)
     async with make_sessionmaker(engine)() as session:
+        # Environment's two: added and replied; not the completion it left by (a notice apart), nor the closing.
         for department, expected in [("environment", 2), ("health", 0)]:
             visible = visible_to(Role.HANDLER, department)
             rows = await session.scalars(select(OutboxRecord.id).where(OutboxRecord.id > start, visible))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
-from case_api.db import make_engine
+from case_api.db import make_engine, make_sessionmaker
+from case_api.intake.service import intake_batch
 from case_api.migrate import downgrade, upgrade
 from case_api.models import Base
+from tests.case_api.factories import POLICY, routed
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -38,3 +43,41 @@ async def test_downgrade_to_base_and_up_again(database_url: str) -> None:
     async with engine.connect() as conn:
         assert {"cases", "messages", "contacts"} <= await conn.run_sync(_tables)
     await engine.dispose()
+
+
+async def test_rows_already_there_are_carried_into_the_new_meanings(database_url: str) -> None:
+    """0012: a department's earlier returns keep counting as returns once transfers carry a kind. 0013: intake's
+    automatic dispatches read "dispatch" on the trail, as operators' do."""
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await intake_batch(session, [routed("m1")], tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)
+    await asyncio.to_thread(downgrade, database_url, "20261125_0011")
+    async with engine.begin() as conn:
+        case_id = (await conn.execute(text("SELECT id FROM cases"))).scalar_one()
+        for row_id, target in ((uuid.uuid4(), "market"), (uuid.uuid4(), None)):
+            await conn.execute(
+                text(
+                    "INSERT INTO case_transfers (id, case_id, from_department_id, to_department_id, reason, actor, at)"
+                    " VALUES (:id, :case_id, 'housing', :target, 'why', 'someone', :at)"
+                ),
+                {
+                    "id": row_id if "postgres" in database_url else row_id.hex,
+                    "case_id": case_id,
+                    "target": target,
+                    "at": datetime(2026, 11, 2, tzinfo=UTC),
+                },
+            )
+        await conn.execute(
+            text(
+                "INSERT INTO audit_entries (id, case_id, actor, action, at, from_status, to_status)"
+                " VALUES (:id, :case_id, 'system:intake', 'dispatched', :at, 'new', 'dispatched')"
+            ),
+            {"id": uuid.uuid4().hex, "case_id": case_id, "at": datetime(2026, 11, 2, tzinfo=UTC)},
+        )
+    await asyncio.to_thread(upgrade, database_url, "head")
+    async with engine.connect() as conn:
+        kinds = (await conn.execute(text("SELECT to_department_id, kind FROM case_transfers"))).all()
+        actions = (await conn.execute(text("SELECT action FROM audit_entries ORDER BY action"))).scalars().all()
+    await engine.dispose()
+    assert sorted(kinds, key=lambda r: r[0] or "") == [(None, "return"), ("market", "transfer")]
+    assert actions == ["created", "dispatch"]

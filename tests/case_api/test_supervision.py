@@ -6,12 +6,16 @@ import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_api.auth.models import Role, User
+from case_api.cases.actions import CaseActions
 from case_api.cases.lifecycle import record
 from case_api.cases.models import Case, CaseDepartment
+from case_api.citizen.notices import Notices
 from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
 from case_api.supervision.stats import department_stats
@@ -20,6 +24,7 @@ from shared.contracts.v1 import utcnow
 from tests.case_api.factories import POLICY, routed
 
 Sessions = async_sessionmaker[AsyncSession]
+ADMIN = User(username="boss", role=Role.ADMIN.value, display_name="boss")
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -227,3 +232,75 @@ async def test_a_sweep_tells_co_handlers_and_looks_them_up_once(sessions: Sessio
         ["sla.breached", "escalated"] * 4
     )
     assert {r.co_handlers for r in swept} == {",health,"}
+
+
+async def test_a_department_passing_a_case_on_late_keeps_the_late_first_response(sessions: Sessions) -> None:
+    """Housing answers one case in 20 minutes and sits on the other past its hour, then transfers it; market answers
+    it at once. The lateness is housing's: counted for market, the ranking (public too) would name the wrong one."""
+    answered, passed_on = await seed(sessions, routed("m1", sender="a"), routed("m2", sender="b"))
+    created = answered.created_at
+    async with sessions() as session, session.begin():
+        for case_id in (answered.id, passed_on.id):
+            case = await session.get(Case, case_id)
+            assert case is not None
+            dispatching = CaseActions(session, user=ADMIN, now=created + timedelta(minutes=5), policy=POLICY)
+            await dispatching.accept(case)
+            await dispatching.classify(case, category_id="housing-property", request_type=None)
+            await dispatching.dispatch(case, department_id="housing", co_handlers=[])
+        case = await session.get(Case, answered.id)
+        assert case is not None
+        await CaseActions(session, user=ADMIN, now=created + timedelta(minutes=20), policy=POLICY).reply(
+            case, text="好"
+        )
+    await sweep_once(sessions, now=created + timedelta(hours=2), auto_escalate=False)  # the hour has passed
+    async with sessions() as session, session.begin():
+        case = await session.get(Case, passed_on.id)
+        assert case is not None
+        later = CaseActions(session, user=ADMIN, now=created + timedelta(hours=3), policy=POLICY)
+        await later.transfer(case, department_id="market", reason="属于市场监管")
+        await later.reply(case, text="已处理")
+    async with sessions() as session:
+        rows = await department_stats(
+            session,
+            start=created - timedelta(days=1),
+            end=created + timedelta(days=1),
+            now=created + timedelta(hours=4),
+        )
+    by_id = {r["department_id"]: r for r in rows}
+    assert (by_id["housing"]["first_response_on_time_rate"], by_id["housing"]["first_response_minutes_median"]) == (
+        0.5,
+        pytest.approx((20 + 180) / 2),
+    )
+    assert by_id["market"]["first_response_on_time_rate"] is None  # it got the case late; it answered at once
+
+
+async def test_a_low_rating_and_its_reopening_stay_with_the_department_that_answered(sessions: Sessions) -> None:
+    """The citizen rates housing's answer 1, which reopens the case; the operators send it to environment. The
+    rating and the reopening judged housing's answer: environment, which has not answered yet, must not carry them."""
+    [case] = await seed(sessions, routed("m1", sender="a"))
+    created = case.created_at
+    async with sessions() as session, session.begin():
+        held = await session.get(Case, case.id)
+        assert held is not None
+        acting = CaseActions(session, user=ADMIN, now=created + timedelta(minutes=5), policy=POLICY)
+        await acting.accept(held)
+        await acting.classify(held, category_id="housing-property", request_type=None)
+        await acting.dispatch(held, department_id="housing", co_handlers=[])
+        await acting.reply(held, text="已处理")
+        await acting.close(held, reason=None)
+    async with sessions() as session, session.begin():  # the citizen's "1", as intake handles it
+        await intake_batch(session, [routed("m2", sender="a", text="1")], tz=TZ, policy=POLICY, notices=Notices())
+    async with sessions() as session, session.begin():
+        reopened = await session.get(Case, case.id)
+        assert reopened is not None and (reopened.status, reopened.rating) == ("accepted", 1)
+        again = CaseActions(session, user=ADMIN, now=utcnow(), policy=POLICY)
+        await again.classify(reopened, category_id="environment", request_type=None)
+        await again.dispatch(reopened, department_id="environment", co_handlers=[])
+    async with sessions() as session:
+        rows = await department_stats(
+            session, start=created - timedelta(days=1), end=created + timedelta(days=1), now=utcnow()
+        )
+    by_id = {r["department_id"]: r for r in rows}
+    assert (by_id["housing"]["satisfaction"], by_id["housing"]["ratings"], by_id["housing"]["reopened"]) == (1.0, 1, 1)
+    environment = by_id["environment"]
+    assert (environment["received"], environment["ratings"], environment["reopened"]) == (1, 0, 0)

@@ -27,6 +27,10 @@ async def test_a_disabled_user_is_shut_out_at_once(api: Api) -> None:  # noqa: F
     assert await _sign_in(api, "leaver", "correct-horse-9") == 401
     assert (await api.client.patch("/api/v1/users/leaver", json={"active": True})).json()["active"] is True
     assert await _sign_in(api, "leaver", "correct-horse-9") == 200
+    # Back at work, with a new token: the one issued before they left (perhaps copied meanwhile) stays dead.
+    assert (await api.client.get("/api/v1/queue", headers=operator)).status_code == 401
+    fresh = {"Authorization": await bearer(api.client, "leaver", "correct-horse-9")}
+    assert (await api.client.get("/api/v1/queue", headers=fresh)).status_code == 200
 
 
 async def test_a_handler_moved_to_another_department_sees_that_department_only(api: Api) -> None:  # noqa: F811
@@ -46,11 +50,17 @@ async def test_a_handler_moved_to_another_department_sees_that_department_only(a
 async def test_changes_that_make_no_sense_are_refused_and_change_nothing(api: Api) -> None:  # noqa: F811
     operator = await api.as_user("op", "operator")
     await api.as_user("hh", "handler", "housing")
+    closed = {"id": "old-bureau", "name": "已撤销的局", "active": False}
+    assert (await api.client.put("/api/v1/departments/old-bureau", json=closed)).status_code == 200
+    joining = {"username": "newcomer", "password": "correct-horse-9", "role": "handler", "department_id": "old-bureau"}
+    refused = await api.client.post("/api/v1/users", json=joining)
+    assert refused.status_code == 422 and "no active department 'old-bureau'" in refused.text
     for username, body, status, reason in [
+        ("hh", {"department_id": "old-bureau"}, 422, "no active department"),
         ("hh", {"role": "handler", "department_id": None}, 422, "must belong to a department"),
         ("op", {"role": "handler"}, 422, "must belong to a department"),
         ("op", {"department_id": "housing"}, 422, "only handlers"),
-        ("hh", {"department_id": "atlantis"}, 422, "no department"),
+        ("hh", {"department_id": "atlantis"}, 422, "no active department"),
         ("hh", {"password": "short"}, 422, "at least 8"),
         ("hh", {"superuser": True}, 422, "extra"),
         ("nobody", {"active": False}, 404, "no user"),

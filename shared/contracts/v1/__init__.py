@@ -12,6 +12,7 @@ from .inbound import (
     PlatformEvent,
 )
 from .outbound import (
+    MAX_REPLY_CHARS,
     REPLY_EXPIRED,
     DeliveryReceipt,
     DeliveryReceiptRecord,
@@ -25,6 +26,7 @@ from .routed import Candidate, DecidedBy, RoutedMessage, RoutedMessageRecord, Ro
 
 __all__ = [
     "CASE_EVENT_PREFIX",
+    "MAX_REPLY_CHARS",
     "REPLY_EXPIRED",
     "SCHEMA_VERSION",
     "Attachment",

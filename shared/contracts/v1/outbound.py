@@ -38,6 +38,11 @@ def _span(duration: timedelta) -> str:
     return f"{seconds} s"
 
 
+# The longest text a platform takes in one reply, where that is less than case-api lets anyone write (weibo.md: text
+# ≤ 300 Chinese characters). case-api refuses a longer reply when it is written: the platform would fail it for good.
+MAX_REPLY_CHARS: dict[Channel, int] = {Channel.WEIBO: 300}
+
+
 class ReplyCommand(Contract):
     reply_id: UUID  # delivery is at most once per reply id
     case_id: UUID

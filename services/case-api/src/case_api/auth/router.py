@@ -29,7 +29,7 @@ async def token(
 ) -> TokenOut:
     throttle: LoginThrottle = request.app.state.login_throttle
     key = f"{form.username}|{request.client.host if request.client else '-'}"
-    _refuse_while_throttled(throttle, key, "too many failed sign-ins")
+    throttle.refuse_while_throttled(key, "too many failed sign-ins")
     try:
         user = await service.authenticate(session, username=form.username, password=form.password)
     except service.InvalidCredentials as exc:
@@ -37,11 +37,6 @@ async def token(
         raise HTTPException(401, "wrong user name or password", headers={"WWW-Authenticate": "Bearer"}) from exc
     throttle.succeeded(key)
     return _token_for(request, user)
-
-
-def _refuse_while_throttled(throttle: LoginThrottle, key: str, what: str) -> None:
-    if wait := throttle.retry_after(key):
-        raise HTTPException(429, f"{what}; try again in {wait} s", headers={"Retry-After": str(wait)})
 
 
 def _token_for(request: Request, user: User) -> TokenOut:
@@ -62,12 +57,18 @@ async def list_users(_: AdminUser, session: SessionDep) -> list[User]:
     return list((await session.scalars(select(User).order_by(User.username))).all())
 
 
+async def _active_department(session: AsyncSession, department_id: str) -> bool:
+    """A closed department takes no new handlers: it is dispatched no cases, so they would see nothing new."""
+    department = await session.get(Department, department_id)
+    return department is not None and department.active
+
+
 @router.post("/users", response_model=UserOut, status_code=201)
 async def create_user(body: UserCreate, _: AdminUser, session: SessionDep) -> User:
     if await session.scalar(select(User.id).where(User.username == body.username)) is not None:
         raise HTTPException(409, f"user {body.username!r} already exists")
-    if body.department_id and await session.get(Department, body.department_id) is None:
-        raise HTTPException(422, f"no department {body.department_id!r}")
+    if body.department_id and not await _active_department(session, body.department_id):
+        raise HTTPException(422, f"no active department {body.department_id!r}")
     user = await service.create_user(
         session,
         username=body.username,
@@ -108,8 +109,8 @@ async def update_user(username: str, body: UserUpdate, admin: AdminUser, session
         check_department(role, department_id)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
-    if department_id and await session.get(Department, department_id) is None:
-        raise HTTPException(422, f"no department {department_id!r}")
+    if department_id and department_id != user.department_id and not await _active_department(session, department_id):
+        raise HTTPException(422, f"no active department {department_id!r}")
     if user.id == admin.id and (changes.get("active") is False or role is not Role.ADMIN):
         raise HTTPException(409, "administrators cannot disable or demote themselves: ask another administrator")
     if user.role == Role.ADMIN and user.active and (changes.get("active") is False or role is not Role.ADMIN):
@@ -118,6 +119,8 @@ async def update_user(username: str, body: UserUpdate, admin: AdminUser, session
     if body.display_name is not None:
         user.display_name = body.display_name
     if body.active is not None:
+        if user.active and not body.active:  # re-enabling later must not bring back tokens issued before
+            user.tokens_valid_after = utcnow()
         user.active = body.active
     if body.password is not None:  # a reset, perhaps because the old one leaked: its tokens go with it
         user.password_hash, user.tokens_valid_after = service.hash_password(body.password), utcnow()
@@ -133,7 +136,7 @@ async def change_password(request: Request, body: PasswordChange, user: CurrentU
     # Throttled like signing in: whoever holds a stolen token must not be able to guess the password behind it.
     throttle: LoginThrottle = request.app.state.login_throttle
     key = f"password-change|{user.id}"
-    _refuse_while_throttled(throttle, key, "too many wrong passwords")
+    throttle.refuse_while_throttled(key, "too many wrong passwords")
     if not service.verify_password(user.password_hash, body.current_password):
         throttle.failed(key)
         raise HTTPException(403, "the current password is wrong")

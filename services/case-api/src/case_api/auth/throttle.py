@@ -1,4 +1,5 @@
-"""Login throttling: after a few wrong passwords for one user name from one address, wait before the next try.
+"""Guessing throttles: after a few wrong passwords for one user name from one address, or a few wrong tracking codes
+from one address, wait before the next try.
 
 Per process (each replica counts its own); a deployment behind several replicas should also limit at its proxy.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
+
+from fastapi import HTTPException
 
 
 class LoginThrottle:
@@ -21,6 +24,11 @@ class LoginThrottle:
         while failures and failures[0] <= now - self.window_s:
             failures.popleft()
         return failures
+
+    def refuse_while_throttled(self, key: str, what: str) -> None:
+        """429 with Retry-After while `key` has had too many failures."""
+        if wait := self.retry_after(key):
+            raise HTTPException(429, f"{what}; try again in {wait} s", headers={"Retry-After": str(wait)})
 
     def retry_after(self, key: str) -> int:
         """Seconds to wait before trying again; 0 when a try is allowed."""

@@ -22,7 +22,9 @@ def visible_to(user: User) -> ColumnElement[bool] | None:
     # The lead's part always mirrors `Case.department_id` (dispatch and transfer keep them together), so only
     # helper parts need the subquery: a handful of rows instead of every case the department ever led.
     co_handled = select(CaseDepartment.case_id).where(
-        CaseDepartment.department_id == user.department_id, CaseDepartment.role == "helper"
+        CaseDepartment.department_id == user.department_id,
+        CaseDepartment.role == "helper",
+        CaseDepartment.status == "open",  # a done part is the record of what it did, not access to what follows
     )
     return or_(Case.department_id == user.department_id, Case.id.in_(co_handled))
 
@@ -33,16 +35,19 @@ async def can_see(session: AsyncSession, user: User, case: Case) -> bool:
     if case.department_id == user.department_id:
         return True
     part = await session.get(CaseDepartment, (case.id, user.department_id))
-    return part is not None and part.role == "helper"  # as in visible_to: a lead part mirrors department_id
+    # As in visible_to: a lead part mirrors department_id, and a helper sees the case while its part is open.
+    return part is not None and part.role == "helper" and part.status == "open"
 
 
 async def co_handlers(session: AsyncSession, case_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    """Each case's co-handling departments: their handlers' live queues get the case's events too."""
+    """Each case's co-handling departments with a part open: their handlers' live queues get the case's events too."""
     found: dict[uuid.UUID, list[str]] = defaultdict(list)
     if case_ids:
         rows = await session.execute(
             select(CaseDepartment.case_id, CaseDepartment.department_id).where(
-                CaseDepartment.case_id.in_(list(case_ids)), CaseDepartment.role == "helper"
+                CaseDepartment.case_id.in_(list(case_ids)),
+                CaseDepartment.role == "helper",
+                CaseDepartment.status == "open",
             )
         )
         for case_id, department_id in rows:

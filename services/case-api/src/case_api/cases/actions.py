@@ -19,11 +19,12 @@ from case_api.outbox import service as outbox
 from case_api.replies.models import Reply, ReplyStatus
 from case_api.replies.service import build_reply
 from case_api.sla import PromiseError
+from shared.contracts.v1 import MAX_REPLY_CHARS, Channel
 
 from . import access
 from .deadlines import DeadlinePolicy, end_wait, waited
-from .lifecycle import Action, allowed_actions, ensure_allowed, record, transition
-from .models import Case, CaseDepartment, CaseStatus, CaseTransfer, Message
+from .lifecycle import Action, allowed_actions, ensure_allowed, handler_may_act, record, transition
+from .models import Case, CaseDepartment, CaseStatus, CaseTransfer, Message, TransferKind
 
 
 class CaseNotFound(LookupError):
@@ -51,8 +52,9 @@ async def load_for_update(session: AsyncSession, case_id: uuid.UUID, user: User)
 
 
 def check_claim(case: Case, user: User, now: datetime) -> None:
+    """409 while a colleague holds the case: operators and handlers alike. Supervisors and administrators step in."""
     if (
-        user.role == Role.OPERATOR
+        user.role in (Role.OPERATOR, Role.HANDLER)
         and case.claimed_by
         and case.claimed_by != user.username
         and case.claim_expires_at
@@ -147,6 +149,9 @@ class CaseActions:
         ensure_allowed(case, action, self.user.role, reason)
         if action in LEAD_ONLY:
             _lead_only(case, self.user)
+        # Anyone may raise the alarm, and a helper (who cannot claim) finishes its part whoever holds the case.
+        if action not in (Action.ESCALATE, Action.COMPLETE_PART):
+            check_claim(case, self.user, self.now)
 
     async def _move(
         self,
@@ -192,8 +197,10 @@ class CaseActions:
         request_type = request_type or case.request_type or case.proposed_request_type
         changes: dict[str, object] = {"category_id": category.id, "request_type": request_type}
         if not case.reopen_count and not await self._dispatched_before(case):
-            changes["resolution_due_at"] = self.policy.resolution_due(
-                case.created_at, category_id=category.id, request_type=request_type
+            # The category's own resolution period from receipt, unless the deadline has passed already (the breach
+            # stands) or the new period ran out before now (the case is not overdue by its classification).
+            changes["resolution_due_at"] = self.policy.reclassified_due(
+                case, category_id=category.id, request_type=request_type, now=self.now
             )
             # sla.yaml may give a category its own first response; one already passed is history, not redone,
             # and a shorter one is not applied once it has passed: nobody could have answered in time.
@@ -210,9 +217,7 @@ class CaseActions:
         citizen has waited since the message came, and correcting the category does not start that again."""
         if case.status != CaseStatus.CLASSIFIED:
             return False
-        # Intake's automatic dispatch is on record as "dispatched", an operator's as the action, "dispatch".
-        dispatches = (Action.DISPATCH.value, "dispatched")
-        query = select(AuditEntry.id).where(AuditEntry.case_id == case.id, AuditEntry.action.in_(dispatches))
+        query = select(AuditEntry.id).where(AuditEntry.case_id == case.id, AuditEntry.action == Action.DISPATCH.value)
         return await self.session.scalar(query.limit(1)) is not None
 
     async def dispatch(
@@ -232,12 +237,23 @@ class CaseActions:
         if ended:
             details["ended_co_handlers"] = ended
         details |= _left(*ended, previous if previous != department_id else None)
-        await self._move(case, Action.DISPATCH, changes={"department_id": department_id}, details=details)
+        # The operator's claim ends with their part of the work: the department's handlers take it from here.
+        changes = {"department_id": department_id, "claimed_by": None, "claim_expires_at": None}
+        await self._move(case, Action.DISPATCH, changes=changes, details=details)
         for helper, part in co_handlers:
             await self.add_co_handler(case, department_id=helper, part=part)
 
     async def confirm(self, case: Case) -> None:
-        """Accept the router's proposal in one step: accept, classify and dispatch as it proposed."""
+        """Accept what is proposed in one step: accept, classify and dispatch as proposed. What a person already
+        decided stays: a case with a category (classified, or reopened) keeps it, and one a department returned
+        goes where that department suggested, not back to the router's choice that sent it there."""
+        if case.category_id is not None and case.status in (CaseStatus.ACCEPTED, CaseStatus.CLASSIFIED):
+            if case.status == CaseStatus.ACCEPTED:  # reopened: classified again as it was
+                await self.classify(case, category_id=case.category_id, request_type=case.request_type, via="confirm")
+            await self.dispatch(
+                case, department_id=await self._confirmed_department(case), co_handlers=[], via="confirm"
+            )
+            return
         if not case.proposed_category_id or not case.proposed_department_id:
             raise Conflict("the router proposed no category and department for this case: classify it by hand")
         if case.status == CaseStatus.NEW:
@@ -246,6 +262,17 @@ class CaseActions:
             case, category_id=case.proposed_category_id, request_type=case.proposed_request_type, via="confirm"
         )
         await self.dispatch(case, department_id=case.proposed_department_id, co_handlers=[], via="confirm")
+
+    async def _confirmed_department(self, case: Case) -> str | None:
+        """Where confirming a classified case sends it; None: the department of the category the case has."""
+        # Returned: no department, after one (a reopened case keeps the department that answered it).
+        if case.department_id is None and await self._dispatched_before(case):  # its suggestion, or nothing
+            if case.proposed_department_id is None:
+                raise Conflict("the department returned this case without suggesting another: dispatch it by hand")
+            return case.proposed_department_id
+        if case.category_id == case.proposed_category_id:  # the operator agreed with the router's category
+            return case.proposed_department_id
+        return None  # the operator corrected the category: the router's department was for the other one
 
     async def _queue_reply(
         self,
@@ -257,6 +284,12 @@ class CaseActions:
         automatic: bool = False,
     ) -> Reply:
         if not automatic:
+            limit = MAX_REPLY_CHARS.get(Channel(case.channel))
+            if limit is not None and len(text) > limit:
+                raise Invalid(
+                    f"a {case.channel} reply takes at most {limit} characters and this one has {len(text)}: "
+                    "shorten it, or send it as several replies"
+                )
             await self._not_just_sent(case, text)
         contact = await self.session.get(Contact, case.contact_id)
         assert contact is not None
@@ -305,6 +338,16 @@ class CaseActions:
             ago = max(0, round((self.now - sent).total_seconds()))
             raise Conflict(f"this reply was already sent to the citizen {ago} s ago")
 
+    def _first_response(self, case: Case) -> dict[str, object]:
+        """The changes an answer makes to the first response: given now, unless given before; and counted for the
+        department holding the case, unless it became late before (the sweeper counted it then)."""
+        if case.first_responded_at is not None:
+            return {}
+        changes: dict[str, object] = {"first_responded_at": self.now}
+        if case.first_response_department_id is None:
+            changes["first_response_department_id"] = case.department_id or ""
+        return changes
+
     async def reply(self, case: Case, *, text: str) -> Reply:
         self._check(case, Action.REPLY)
         check_claim(case, self.user, self.now)
@@ -314,7 +357,7 @@ class CaseActions:
             Action.REPLY,
             changes={
                 "replied_at": self.now,
-                "first_responded_at": case.first_responded_at or self.now,
+                **self._first_response(case),
                 # Answered while still waiting for details: the wait ends here and does not count against them.
                 **end_wait(case, self.policy, self.now),
             },
@@ -330,7 +373,7 @@ class CaseActions:
             case,
             Action.WAIT_ON_CITIZEN,
             reason=text,
-            changes={"waiting_since": self.now, "first_responded_at": case.first_responded_at or self.now},
+            changes={"waiting_since": self.now, **self._first_response(case)},
             details={"reply_id": str(reply.id)},
         )
         return reply
@@ -345,8 +388,11 @@ class CaseActions:
 
     async def interim_reply(self, case: Case, *, text: str, promised_at: datetime) -> Reply:
         self._check(case, Action.INTERIM_REPLY)
+        reopened_at = await self._reopened_at(case)
         try:
-            resolution_due = self.policy.promised_due(case, promised_at=promised_at, now=self.now)
+            resolution_due = self.policy.promised_due(
+                case, promised_at=promised_at, now=self.now, reopened_at=reopened_at
+            )
         except PromiseError as exc:
             raise Invalid(str(exc)) from exc
         reply = await self._queue_reply(case, text, interim=True, promised_at=promised_at)
@@ -356,11 +402,18 @@ class CaseActions:
             changes={
                 "promised_at": promised_at,
                 "resolution_due_at": resolution_due,
-                "first_responded_at": case.first_responded_at or self.now,
+                **self._first_response(case),
             },
             details={"reply_id": str(reply.id), "promised_at": promised_at.isoformat()},
         )
         return reply
+
+    async def _reopened_at(self, case: Case) -> datetime | None:
+        """When the case was last reopened (its audit entry), where its new resolution period started."""
+        if not case.reopen_count:
+            return None
+        query = select(AuditEntry.at).where(AuditEntry.case_id == case.id, AuditEntry.action == Action.REOPEN.value)
+        return await self.session.scalar(query.order_by(AuditEntry.at.desc()).limit(1))
 
     async def transfer(self, case: Case, *, department_id: str, reason: str) -> None:
         self._check(case, Action.TRANSFER, reason)
@@ -374,21 +427,31 @@ class CaseActions:
             reason=reason,
             changes={
                 "department_id": department_id,
+                "claimed_by": None,  # held in the department the case leaves
+                "claim_expires_at": None,
                 "transfer_count": case.transfer_count + 1,
                 "resolution_due_at": self.policy.transferred_due(case, now=self.now),
             },
             details={"from_department_id": previous, "to_department_id": department_id, **_left(previous)},
         )
-        self._record_transfer(case, previous, department_id, reason=reason)
+        self._record_transfer(case, TransferKind.TRANSFER, previous, department_id, reason=reason)
         await self._lead(case, department_id)
 
     def _record_transfer(
-        self, case: Case, source: str | None, target: str | None, *, reason: str, suggested: str | None = None
+        self,
+        case: Case,
+        kind: TransferKind,
+        source: str | None,
+        target: str | None,
+        *,
+        reason: str,
+        suggested: str | None = None,
     ) -> None:
-        """What the statistics count: a transfer, or with no `target` a department's return to the operators."""
+        """The case's passage for its history and for the statistics, which count each kind apart."""
         self.session.add(
             CaseTransfer(
                 case_id=case.id,
+                kind=kind.value,
                 from_department_id=source,
                 to_department_id=target,
                 suggested_department_id=suggested,
@@ -431,8 +494,9 @@ class CaseActions:
             },
             details=details,
         )
-        if self.user.role == Role.HANDLER:  # the department's own return; staff pulling a case back is not one
-            self._record_transfer(case, returning, None, reason=reason, suggested=suggested_department_id)
+        # The department's own return counts against it; staff pulling back a case they sent wrong does not.
+        kind = TransferKind.RETURN if self.user.role == Role.HANDLER else TransferKind.RECALL
+        self._record_transfer(case, kind, returning, None, reason=reason, suggested=suggested_department_id)
 
     async def _lead(self, case: Case, department_id: str, *, new_round: bool = False) -> list[str]:
         """Make `department_id` the case's one lead part, which always mirrors `Case.department_id`: a department
@@ -495,13 +559,26 @@ class CaseActions:
         ).all()
         if open_parts:
             raise Conflict(f"co-handling departments have not finished their part: {', '.join(open_parts)}")
+        answer = await self.session.scalar(
+            select(Reply)
+            .where(Reply.case_id == case.id, Reply.automatic.is_(False), Reply.interim.is_(False))
+            .order_by(Reply.created_at.desc())
+            .limit(1)
+        )
+        failed = answer is not None and answer.status == ReplyStatus.FAILED
+        if answer is not None and failed and not reason:
+            # Closing would tell the citizen the case is done, and ask them to rate an answer they never got.
+            raise Conflict(
+                f"the answer did not reach the citizen ({answer.reason or answer.platform_code or 'failed'}): "
+                "reply again, or close with a reason saying how they were answered"
+            )
         await self._move(
             case,
             Action.CLOSE,
             reason=reason,
             changes={"closed_at": self.now, "claimed_by": None, "claim_expires_at": None},
         )
-        if self.notices and (text := self.notices.rating_text(case.number)):
+        if not failed and self.notices and (text := self.notices.rating_text(case.number)):
             await self._queue_reply(case, text, automatic=True)
 
     async def reopen(self, case: Case, *, reason: str) -> None:
@@ -512,6 +589,7 @@ class CaseActions:
             changes={
                 "closed_at": None,
                 "reopen_count": case.reopen_count + 1,
+                "reopened_department_id": case.department_id or "",  # whose answer it was, for the statistics
                 # The first response stays as it was (SlaCalculator.reopened): the statistics count the first
                 # answer the citizen got, and a new resolution period starts now.
                 "replied_at": None,
@@ -574,10 +652,10 @@ class CaseActions:
             raise Invalid(f"department {department_id!r} is not co-handling this case")
         if part.status == "done":
             raise Conflict("that part is already done")
-        await self._move(
-            case, Action.COMPLETE_PART, reason=note, details={"department_id": department_id, "note": note}
-        )
+        # Done first: the department's access ends with its part, so the event reaches it as the case leaving.
         part.status, part.completed_at, part.note = "done", self.now, note
+        details = {"department_id": department_id, "note": note, **_left(department_id)}
+        await self._move(case, Action.COMPLETE_PART, reason=note, details=details)
 
     # Claims are not moves between states, but they decide who works a case: each claim (a renewal too) and each
     # release is one audit entry and one event, naming whose claim it ended when it was someone else's.
@@ -588,6 +666,9 @@ class CaseActions:
             raise Conflict("only the lead department's handlers claim a case; a co-handler completes its part")
         if case.status == CaseStatus.CLOSED:
             raise Conflict("a closed case cannot be claimed")
+        if self.user.role == Role.HANDLER and not handler_may_act(case.status):
+            # Claimed, it would keep the operators from dispatching it again (a reopened case).
+            raise Conflict(f"a department claims a case dispatched to it; this one is {case.status}")
         expires = self.now + lease
         await self._claim_change(
             case, "claimed", claimed_by=self.user.username, expires=expires, details={"expires_at": expires.isoformat()}

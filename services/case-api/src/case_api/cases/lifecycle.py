@@ -87,6 +87,21 @@ MOVES: dict[Action, Move] = {
 }
 
 
+# A department acts on what was dispatched to it. A reopened case it led is visible to it, but until the operators
+# dispatch it again the department could only bypass them (answer a case they reclassified for someone else).
+_HANDLER_STATES = frozenset({S.DISPATCHED, S.REPLIED})
+
+
+def handler_may_act(status: str) -> bool:
+    return status in _HANDLER_STATES
+
+
+def _applies(action: Action, status: str, role: str) -> bool:
+    if status not in MOVES[action].sources:
+        return False
+    return role != Role.HANDLER or handler_may_act(status) or action is Action.ESCALATE
+
+
 def _excluded(waiting: bool) -> frozenset[Action]:
     """Waiting on the citizen decides between wait and resume, whatever the status: the one that does not apply."""
     return frozenset({Action.WAIT_ON_CITIZEN} if waiting else {Action.RESUME})
@@ -113,7 +128,7 @@ class ReasonRequired(ValueError):
 
 def allowed_actions(status: str, role: str, *, waiting: bool = False) -> list[str]:
     excluded = _excluded(waiting)
-    return [a.value for a, m in MOVES.items() if status in m.sources and role in m.roles and a not in excluded]
+    return [a.value for a, m in MOVES.items() if _applies(a, status, role) and role in m.roles and a not in excluded]
 
 
 def snapshot(case: Case) -> dict[str, Any]:
@@ -156,7 +171,7 @@ def ensure_allowed(case: Case, action: Action, role: str, reason: str | None = N
     if role not in move.roles:
         raise NotPermitted(f"role {role} may not {action}")
     waiting = case.waiting_since is not None
-    if case.status not in move.sources or action in _excluded(waiting):
+    if not _applies(action, case.status, role) or action in _excluded(waiting):
         raise IllegalMove(case, action, allowed_actions(case.status, role, waiting=waiting))
     if move.needs_reason and not (reason and reason.strip()):
         raise ReasonRequired(f"{action} needs a reason")

@@ -70,6 +70,9 @@ class Case(Base):
     waiting_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     first_responded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Who the first response is counted for: the department holding the case when it was given, or when it
+    # became late; "" the operators (no department yet). Passing a case on does not pass its lateness on.
+    first_response_department_id: Mapped[str | None] = mapped_column(String(64))
     replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -87,6 +90,10 @@ class Case(Base):
     # The citizen's 1–5 rating after closure.
     rating: Mapped[int | None] = mapped_column(Integer)
     rated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The departments whose answer was rated, and whose closing was undone by the last reopening ("" the operators):
+    # a reopened case dispatched elsewhere takes neither its old rating nor its reopening along.
+    rated_department_id: Mapped[str | None] = mapped_column(String(64))
+    reopened_department_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class CaseDepartment(Base):
@@ -106,9 +113,14 @@ class CaseDepartment(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class TransferKind(StrEnum):
+    TRANSFER = "transfer"  # from one department to another, counted for both in the statistics
+    RETURN = "return"  # the department sent it back to the operators' queue: counted as its return
+    RECALL = "recall"  # the operators pulled it back from the department: counted against nobody
+
+
 class CaseTransfer(Base):
-    """A case passed from one department to another, counted for both in the statistics; or, with no receiving
-    department, returned by it to the operators' queue (counted as the department's return)."""
+    """A case leaving a department other than by closing: passed on, returned or pulled back (`kind`)."""
 
     __tablename__ = "case_transfers"
     __table_args__ = (Index("ix_case_transfers_at", "at"), Index("ix_case_transfers_case", "case_id", "at"))
@@ -118,6 +130,7 @@ class CaseTransfer(Base):
     from_department_id: Mapped[str | None] = mapped_column(String(64))
     to_department_id: Mapped[str | None] = mapped_column(String(64))
     suggested_department_id: Mapped[str | None] = mapped_column(String(64))  # a return's idea of who owns it
+    kind: Mapped[str] = mapped_column(String(16), server_default=TransferKind.TRANSFER.value)
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -107,12 +107,14 @@ class ReplyOut(BaseModel):
 
 
 class TransferOut(BaseModel):
-    """A department passing the case on; with no receiving department, a return to the operators' queue."""
+    """The case leaving a department other than by closing: passed to another, returned by the department to the
+    operators' queue, or pulled back by the operators (`recall`)."""
 
     model_config = ConfigDict(from_attributes=True)
 
+    kind: Literal["transfer", "return", "recall"]
     from_department_id: str | None
-    to_department_id: str | None  # None: returned to the operators
+    to_department_id: str | None  # None: back in the operators' queue
     suggested_department_id: str | None  # a return's idea of who owns the case
     reason: str
     actor: str

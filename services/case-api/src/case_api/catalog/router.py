@@ -55,6 +55,8 @@ async def departments(session: SessionDep, _: CurrentUser) -> list[Department]:
 async def put_department(department_id: str, body: DepartmentIn, session: SessionDep, _: AdminUser) -> Department:
     if body.id != department_id:
         raise HTTPException(422, "the id in the body must match the path")
+    # Locked first, as put_category does: otherwise closing it and pointing a category at it could both pass.
+    department = await session.get(Department, department_id, with_for_update=True)
     if not body.active:
         # Dispatching by category would then send cases to a department nobody can dispatch to.
         routed_here = (
@@ -68,7 +70,6 @@ async def put_department(department_id: str, body: DepartmentIn, session: Sessio
             raise HTTPException(
                 409, f"active categories still go to {department_id!r}: {', '.join(routed_here)}; move them first"
             )
-    department = await session.get(Department, department_id)
     if department is None:
         department = Department(id=body.id, name=body.name, active=body.active)
         session.add(department)
@@ -87,7 +88,8 @@ async def categories(session: SessionDep, _: CurrentUser) -> list[Category]:
 async def put_category(category_id: str, body: CategoryIn, session: SessionDep, _: AdminUser) -> Category:
     if body.id != category_id:
         raise HTTPException(422, "the id in the body must match the path")
-    department = await session.get(Department, body.department_id)
+    # Locked until commit, so a department being closed meanwhile sees this category (put_department).
+    department = await session.get(Department, body.department_id, with_for_update=True)
     if department is None or (body.active and not department.active):
         raise HTTPException(422, f"no active department {body.department_id!r}")
     category = await session.get(Category, category_id)

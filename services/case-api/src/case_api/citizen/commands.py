@@ -20,7 +20,15 @@ from case_api.outbox import service as outbox
 from case_api.replies.service import build_reply
 from shared.contracts.v1 import MessageKind, RoutedMessage
 
-from .notices import PROGRESS_LINE, Notices, progress_query, rating
+from .notices import (
+    PROGRESS_LINE,
+    RATED_FLAGGED_TEXT,
+    RATED_REOPENED_TEMPLATE,
+    RATED_TEXT,
+    Notices,
+    progress_query,
+    rating,
+)
 
 # What a citizen is told, in their language, without internal detail.
 PUBLIC_STATUS = {
@@ -32,11 +40,16 @@ PUBLIC_STATUS = {
     CaseStatus.CLOSED: "已办结",
 }
 WAITING_ON_YOU = "待您补充材料"  # a department asked the citizen for details and waits for the answer
+CLOSED_UNANSWERED = "已关闭"  # discarded (a duplicate, spam): nothing was done, so not "已办结"
 
 
 def public_status(case: Case) -> str:
     """What a case's state is called to the citizen (progress replies, the public tracking page)."""
-    return WAITING_ON_YOU if case.waiting_since is not None else PUBLIC_STATUS[CaseStatus(case.status)]
+    if case.waiting_since is not None:
+        return WAITING_ON_YOU
+    if case.status == CaseStatus.CLOSED and case.replied_at is None:
+        return CLOSED_UNANSWERED
+    return PUBLIC_STATUS[CaseStatus(case.status)]
 
 
 SYSTEM = User(username="system:citizen", role=Role.ADMIN.value, display_name="system")
@@ -72,7 +85,8 @@ async def handle_commands(
         is_query, number = progress_query(message.text)
         if is_query:
             candidates.append((routed, contact_id, "progress-query", number))
-        elif (score := rating(message.text)) is not None and contact_id not in open_case:
+        elif notices.request_rating and (score := rating(message.text)) is not None and contact_id not in open_case:
+            # Only where rating requests go out: elsewhere nobody asked, and "2" may mean anything.
             candidates.append((routed, contact_id, "rating", score))
     if not candidates:
         return {}
@@ -86,62 +100,68 @@ async def handle_commands(
 
     handled: dict[str, tuple[uuid.UUID, str]] = {}
     commands: list[dict[str, Any]] = []
+
+    def answer(case: Case, message: Any, text: str) -> None:
+        reply, row = build_reply(
+            case_id=case.id,
+            case_number=case.number,
+            channel=case.channel,
+            account_id=case.account_id,
+            recipient_id=message.sender_id,
+            department_id=case.department_id,
+            text=text,
+            created_by="system",
+            now=now,
+            automatic=True,
+            in_reply_to=message.platform_message_id,
+            ttl=notices.reply_ttl,
+        )
+        session.add(reply)
+        commands.append(row)
+
     for routed, contact_id, kind, value in candidates:
         message, cases = routed.message, history.get(contact_id, [])
         if kind == "progress-query":
             if not cases:
                 continue  # nothing to report: an operator sees it as an ordinary message
-            target = cases[0]
-            reply, row = build_reply(
-                case_id=target.id,
-                case_number=target.number,
-                channel=target.channel,
-                account_id=target.account_id,
-                recipient_id=message.sender_id,
-                department_id=target.department_id,
-                text=_progress_text(cases, value),
-                created_by="system",
-                now=now,
-                automatic=True,
-                in_reply_to=message.platform_message_id,
-                ttl=notices.reply_ttl,
-            )
-            session.add(reply)
-            commands.append(row)
-            handled[message.dedupe_key] = (target.id, kind)
+            answer(cases[0], message, _progress_text(cases, value))
+            handled[message.dedupe_key] = (cases[0].id, kind)
             continue
-        closed = next(
-            (
-                c
-                for c in cases
-                if c.status == CaseStatus.CLOSED
-                and c.closed_at
-                and c.closed_at >= now - notices.rating_window
-                and c.replied_at is not None  # answered and closed, not discarded as spam or a duplicate
-                # Not rated since this closing: after a reopening the citizen rates the new answer; the
-                # earlier rating stays in the audit trail.
-                and (c.rated_at is None or c.rated_at < c.closed_at)
-            ),
-            None,
-        )
+        rateable = [
+            c
+            for c in cases
+            if c.status == CaseStatus.CLOSED
+            and c.closed_at
+            and c.closed_at >= now - notices.rating_window
+            and c.replied_at is not None  # answered and closed, not discarded as spam or a duplicate
+        ]
+        # Not rated since this closing: after a reopening the citizen rates the new answer; the earlier rating
+        # stays in the audit trail.
+        closed = next((c for c in rateable if c.rated_at is None or c.rated_at < (c.closed_at or now)), None)
         if closed is None:
-            continue  # not an answer to a rating request: an ordinary message
+            if rateable:  # the same score sent again: the first one stands, and no new case opens for a digit
+                handled[message.dedupe_key] = (rateable[0].id, "rating-again")
+            continue  # else not an answer to a rating request: an ordinary message
         await record(
             session,
             closed,
             "rated",
             actor="citizen",
             now=now,
-            changes={"rating": value, "rated_at": now},
+            changes={"rating": value, "rated_at": now, "rated_department_id": closed.department_id or ""},
             details={"rating": value},
         )
+        thanks = RATED_TEXT
         if value <= notices.low_rating:
             reason = f"市民评分{value}分（不满意）"
             if notices.low_rating_action == "reopen":
                 from case_api.cases.actions import CaseActions  # the same reopen an operator does
 
                 await CaseActions(session, user=SYSTEM, now=now, policy=policy).reopen(closed, reason=reason)
+                open_case[contact_id] = closed.id  # what the citizen writes next in this batch joins it
+                thanks = RATED_REOPENED_TEMPLATE.format(number=closed.number)
             else:
+                thanks = RATED_FLAGGED_TEXT
                 await record(
                     session,
                     closed,
@@ -151,6 +171,7 @@ async def handle_commands(
                     reason=reason,
                     changes={"escalated": True, "escalated_at": now},
                 )
+        answer(closed, message, thanks)
         handled[message.dedupe_key] = (closed.id, kind)
     await outbox.add(session, commands)
     return handled

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from case_api.audit.models import AuditEntry
 from case_api.cases.access import co_handlers
 from case_api.cases.deadlines import DeadlinePolicy, end_wait, waited
-from case_api.cases.lifecycle import record, snapshot
+from case_api.cases.lifecycle import Action, record, snapshot
 from case_api.cases.models import Case, CaseDepartment, CaseStatus, Message
 from case_api.cases.numbers import reserve_numbers
 from case_api.catalog.models import Category, Department
@@ -270,6 +270,8 @@ async def intake_batch(
     auto_dispatched: set[uuid.UUID] = set()
 
     new_cases: list[dict[str, object]] = []
+    # Weibo allows one reply to an @mention in 48 hours (weibo.md): an acknowledgement would use up the answer's.
+    one_reply: set[uuid.UUID] = set()
     touched: dict[uuid.UUID, tuple[int, datetime]] = {}  # existing case → (added messages, last sent_at)
     messages: list[dict[str, object]] = []
     for routed in fresh:
@@ -284,6 +286,8 @@ async def intake_batch(
             if case_id is None:
                 case_id = uuid.uuid4()
                 open_case[contact_id] = case_id
+                if m.event is not None and m.event.name.startswith("mention:"):
+                    one_reply.add(case_id)
                 # The case exists from when the centre received the message, not from when a backlog let intake
                 # reach it: its deadlines, response times and reporting day count from there.
                 received = min(m.received_at, now)
@@ -391,7 +395,8 @@ async def intake_batch(
             if auto:
                 details = {"department_id": case.department_id, "via": "auto", "confidence": row["proposal_confidence"]}
                 events.append(_event(case, "dispatched", CaseStatus.NEW.value, details))
-                audit.append(_audit_row(case, "dispatched", CaseStatus.NEW.value, created, now))
+                # On the trail as an operator's dispatch is (the action), though the event names what happened.
+                audit.append(_audit_row(case, Action.DISPATCH.value, CaseStatus.NEW.value, created, now))
         await session.execute(insert(Case.__table__), new_cases)
         if auto_dispatched:
             lead = [
@@ -402,7 +407,8 @@ async def intake_batch(
             ]
             await session.execute(insert(CaseDepartment.__table__), lead)
         if notices:
-            commands = await _acknowledge(session, new_cases, notices, sender_of, now)
+            acknowledged = [row for row in new_cases if row["id"] not in one_reply]
+            commands = await _acknowledge(session, acknowledged, notices, sender_of, now)
     answered: list[Case] = []  # cases that were waiting on the citizen, who has now written
     if touched:
         # Follow-ups: bump counters on the open cases they joined, and tell other systems. Locked (as every case

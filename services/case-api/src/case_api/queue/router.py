@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sse_starlette import EventSourceResponse
 
 from case_api.auth.deps import CurrentUser
 from case_api.auth.models import Role, User
 from case_api.auth.service import revoked
 from case_api.cases import access, cursors
-from case_api.cases.models import Case, CaseStatus, CaseTransfer
+from case_api.cases.models import Case, CaseStatus, CaseTransfer, TransferKind
 from case_api.cases.schemas import CasePage, CaseSummary
 from case_api.deps import SessionDep
 from case_api.outbox.models import OutboxRecord
@@ -60,7 +60,13 @@ async def queue(
     q: Annotated[str | None, Query(max_length=100, description="text in the case subject")] = None,
 ) -> CasePage:
     statuses = status or DEFAULT_STATUSES[user.role]
-    conditions: list[Any] = [Case.status.in_([s.value for s in statuses])]
+    in_status: ColumnElement[bool] = Case.status.in_([s.value for s in statuses])
+    if status is None and user.role == Role.HANDLER:
+        # A citizen writing back after the answer ("still not fixed") joins the replied case: the department
+        # must see it again without looking through everything it answered.
+        written_back = and_(Case.status == CaseStatus.REPLIED.value, Case.last_message_at > Case.replied_at)
+        in_status = or_(in_status, written_back)
+    conditions: list[Any] = [in_status]
     if channel:
         conditions.append(Case.channel == channel.value)
     if account_id:
@@ -88,7 +94,7 @@ async def queue(
         conditions.append(Case.waiting_since.is_not(None) if waiting else Case.waiting_since.is_(None))
     if returned is not None:
         # Returns are a small share of the transfers, which are a small share of the cases.
-        returns = select(CaseTransfer.case_id).where(CaseTransfer.to_department_id.is_(None))
+        returns = select(CaseTransfer.case_id).where(CaseTransfer.kind == TransferKind.RETURN.value)
         conditions.append(Case.id.in_(returns) if returned else Case.id.not_in(returns))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

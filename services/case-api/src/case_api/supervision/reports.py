@@ -112,9 +112,26 @@ async def build_report(session: AsyncSession, *, kind: str, day: date, tz: ZoneI
     }
 
 
+# A cell starting with one of these is a formula to a spreadsheet program (CSV injection); names come from
+# administrators and the taxonomy, but a report travels further than they do.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _TextCells:
+    """A csv writer whose text cells never read as formulas: such a cell gets a leading apostrophe."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: list[Any]) -> None:
+        self._writer.writerow(
+            [f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) else cell for cell in row]
+        )
+
+
 def render_csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = _TextCells(out)
     writer.writerow(["section", "name", "count"])
     for section in ("by_category", "by_channel", "by_department", "by_request_type"):
         for row in report[section]:

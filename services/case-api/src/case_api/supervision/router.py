@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.auth.deps import CurrentUser
 from case_api.auth.models import Role
+from case_api.auth.throttle import LoginThrottle
 from case_api.cases.models import Case
 from case_api.cases.numbers import tracking_code
 from case_api.catalog.models import Category, Department
@@ -63,14 +64,15 @@ async def _department_figures(
     session: AsyncSession,
     begin: datetime,
     finish: datetime,
-    department_id: str | None,
     *,
     public: bool = False,
 ) -> Figures:
+    """Every department's figures for the period, ranked: one computation for supervisors, handlers (who are shown
+    their own row) and the public ranking alike."""
     cache: StatsCache = request.app.state.stats_cache
     return await cache.get(
-        (begin, finish, department_id),
-        lambda: department_stats(session, start=begin, end=finish, now=utcnow(), department_id=department_id),
+        (begin, finish),
+        lambda: department_stats(session, start=begin, end=finish, now=utcnow()),
         # Anonymous callers compute one period at a time: signed-in staff never queue behind them.
         gate=request.app.state.public_stats_gate if public else None,
     )
@@ -85,14 +87,16 @@ async def stats(
     end: Annotated[date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)] = None,
 ) -> dict[str, Any]:
     begin, finish = _period(request, start, end)
-    # A handler's drill-down stops at their own department.
-    only = user.department_id if user.role == Role.HANDLER else None
-    figures = await _department_figures(request, session, begin, finish, only)
+    figures = await _department_figures(request, session, begin, finish)
+    rows = figures.rows
+    if user.role == Role.HANDLER:
+        # A handler's drill-down stops at their own department, ranked among all of them (alone it would be first).
+        rows = [row for row in rows if row["department_id"] == user.department_id]
     return {
         "from": begin.date().isoformat(),
         "to": (finish - timedelta(days=1)).date().isoformat(),
         "as_of": figures.as_of.isoformat(),
-        "departments": figures.rows,
+        "departments": rows,
     }
 
 
@@ -104,7 +108,7 @@ async def public_stats(
     end: Annotated[date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)] = None,
 ) -> dict[str, Any]:
     begin, finish = _period(request, start, end)
-    figures = await _department_figures(request, session, begin, finish, None, public=True)
+    figures = await _department_figures(request, session, begin, finish, public=True)
     return {
         "from": begin.date().isoformat(),
         "to": (finish - timedelta(days=1)).date().isoformat(),
@@ -132,6 +136,11 @@ async def track(
     session: SessionDep,
     code: Annotated[str, Query(description="the six-digit code in the citizen's acknowledgement")] = "",
 ) -> TrackingOut:
+    throttle: LoginThrottle = request.app.state.tracking_throttle
+    # Per number and address: enough to stop guessing one number's code, while citizens behind the same carrier
+    # NAT address are not shut out of their own cases by someone else's guesses.
+    address = f"{request.client.host if request.client else '-'}|{number}"
+    throttle.refuse_while_throttled(address, "too many wrong codes for this tracking number")
     # One answer for an unknown number and a wrong code: the page must not tell which numbers exist.
     expected = tracking_code(number, request.app.state.settings.secret_key)
     case = (
@@ -140,6 +149,7 @@ async def track(
         else None
     )
     if case is None:
+        throttle.failed(address)
         raise HTTPException(404, "no case with that tracking number and code")
     category = await session.get(Category, case.category_id) if case.category_id else None
     department = await session.get(Department, case.department_id) if case.department_id else None

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, and_, case, cast, extract, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from case_api.cases.models import Case, CaseStatus, CaseTransfer
+from case_api.cases.models import Case, CaseStatus, CaseTransfer, TransferKind
 from case_api.catalog.models import Department
 
 
@@ -89,10 +89,15 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+# The department a first response counts for: the one that gave it or let it become late (recorded then), else,
+# for cases answered before that was recorded, the one holding the case. "" is the operators: no department's.
+RESPONDER = func.coalesce(Case.first_response_department_id, Case.department_id)
+
+
 async def _first_response_minutes(
     session: AsyncSession, where: list[ColumnElement[bool]]
 ) -> dict[str, tuple[float, float]]:
-    """department → (median, nearest-rank p90) of minutes to first response."""
+    """department (RESPONDER) → (median, nearest-rank p90) of minutes to first response."""
     responded = [*where, Case.first_responded_at.is_not(None)]
     if session.get_bind().dialect.name == "postgresql":
         # Ordered-set aggregates: the database sorts once per department; nothing but eight rows cross the wire.
@@ -100,17 +105,17 @@ async def _first_response_minutes(
         minutes = cast(extract("epoch", Case.first_responded_at - Case.created_at), Float) / 60
         rows = await session.execute(
             select(
-                Case.department_id,
+                RESPONDER,
                 func.percentile_cont(0.5).within_group(minutes),
                 func.percentile_disc(0.9).within_group(minutes),
             )
             .where(*responded)
-            .group_by(Case.department_id)
+            .group_by(RESPONDER)
         )
         return {dept: (float(median), float(p90)) for dept, median, p90 in rows}
     # SQLite (the embedded default, small volumes) has no percentiles: two timestamps per case, computed here.
     per_department: dict[str, list[float]] = defaultdict(list)
-    rows = await session.execute(select(Case.department_id, Case.created_at, Case.first_responded_at).where(*responded))
+    rows = await session.execute(select(RESPONDER, Case.created_at, Case.first_responded_at).where(*responded))
     for dept, created, responded_at in rows:
         per_department[dept].append((responded_at - created).total_seconds() / 60)
     out = {}
@@ -142,8 +147,24 @@ async def department_stats(
         Case.department_id.is_not(None),
         ~DISCARDED,
     ]
+
+    def counted_for(who: ColumnElement[Any]) -> list[ColumnElement[bool]]:
+        """The period's cases a figure counts for `who` ("" and none: the operators, no department's)."""
+        return [
+            Case.created_at >= start,
+            Case.created_at < end,
+            who.is_not(None),
+            who != "",
+            ~DISCARDED,
+            *([who == department_id] if department_id else []),
+        ]
+
     if department_id:
         where.append(Case.department_id == department_id)
+    # First responses count for the department that gave them or let them become late (RESPONDER), not for
+    # whoever holds the case now: a department passing a case on late would pass its lateness on. Ratings and
+    # reopenings likewise for the department whose answer they judged.
+    responder_where = counted_for(RESPONDER)
     first_due = and_(
         Case.first_response_due_at.is_not(None),
         or_(Case.first_responded_at.is_not(None), Case.first_response_due_at <= now),
@@ -156,43 +177,43 @@ async def department_stats(
             Case.department_id,
             func.count(),
             _count_if(Case.status == CaseStatus.CLOSED),
-            _count_if(Case.reopen_count > 0),
-            _count_if(first_due),
-            _count_if(and_(first_due, Case.first_responded_at <= Case.first_response_due_at)),
             _count_if(resolution_due),
             _count_if(and_(resolution_due, Case.replied_at <= Case.resolution_due_at)),
             _count_if(and_(Case.status != CaseStatus.CLOSED, Case.due_at.is_not(None), Case.due_at < now)),
-            func.count(Case.rating),
-            func.coalesce(func.sum(Case.rating), 0),
         )
         .where(*where)
         .group_by(Case.department_id)
     )
-    for (
-        dept,
-        received,
-        closed,
-        reopened,
-        fr_due,
-        fr_on_time,
-        res_due,
-        res_on_time,
-        overdue,
-        rated,
-        rating_sum,
-    ) in totals:
+    for dept, received, closed, res_due, res_on_time, overdue in totals:
         assert dept is not None  # cases without a department are not counted (the where clause)
         s = bucket(dept)
-        s.received, s.closed, s.reopened, s.overdue_now = received, closed, reopened, overdue
-        s.first_response_due, s.first_response_on_time = fr_due, fr_on_time
+        s.received, s.closed, s.overdue_now = received, closed, overdue
         s.resolution_due, s.resolution_on_time = res_due, res_on_time
-        s.rating_count, s.rating_sum = rated, rating_sum
-    for dept, (median, p90) in (await _first_response_minutes(session, where)).items():
+    rater = func.coalesce(Case.rated_department_id, Case.department_id)
+    ratings = select(rater, func.count(Case.rating), func.coalesce(func.sum(Case.rating), 0))
+    for dept, rated, rating_sum in await session.execute(ratings.where(*counted_for(rater)).group_by(rater)):
+        bucket(dept).rating_count, bucket(dept).rating_sum = rated, int(rating_sum or 0)
+    reopener = func.coalesce(Case.reopened_department_id, Case.department_id)
+    reopenings = select(reopener, _count_if(Case.reopen_count > 0))
+    for dept, reopened in await session.execute(reopenings.where(*counted_for(reopener)).group_by(reopener)):
+        bucket(dept).reopened = reopened
+    first_responses = await session.execute(
+        select(
+            RESPONDER,
+            _count_if(first_due),
+            _count_if(and_(first_due, Case.first_responded_at <= Case.first_response_due_at)),
+        )
+        .where(*responder_where)
+        .group_by(RESPONDER)
+    )
+    for dept, fr_due, fr_on_time in first_responses:
+        bucket(dept).first_response_due, bucket(dept).first_response_on_time = fr_due, fr_on_time
+    for dept, (median, p90) in (await _first_response_minutes(session, responder_where)).items():
         bucket(dept).first_response_median, bucket(dept).first_response_p90 = median, p90
 
     in_period = [CaseTransfer.at >= start, CaseTransfer.at < end]
     out = select(CaseTransfer.from_department_id, func.count()).where(
-        *in_period, CaseTransfer.from_department_id.is_not(None)
+        *in_period, CaseTransfer.from_department_id.is_not(None), CaseTransfer.kind != TransferKind.RECALL.value
     )
     into = select(CaseTransfer.to_department_id, func.count()).where(
         *in_period, CaseTransfer.to_department_id.is_not(None)
@@ -200,7 +221,7 @@ async def department_stats(
     if department_id:
         out = out.where(CaseTransfer.from_department_id == department_id)
         into = into.where(CaseTransfer.to_department_id == department_id)
-    returns = CaseTransfer.to_department_id.is_(None)
+    returns = CaseTransfer.kind == TransferKind.RETURN.value
     grouped = out.add_columns(returns).group_by(CaseTransfer.from_department_id, returns)
     for dept, n, returned in await session.execute(grouped):
         assert dept is not None  # the query leaves out transfers from no department

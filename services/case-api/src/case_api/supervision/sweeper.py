@@ -52,13 +52,19 @@ async def sweep_once(
         helpers = await co_handlers(session, [case.id for case in breached])  # one query, not one per case
         for case in breached:
             late_by = now - case.due_at if case.due_at else None
+            changes: dict[str, object] = {"sla_state": "breached", "breached_at": case.breached_at or now}
+            first_due = case.first_response_due_at
+            unanswered = case.first_responded_at is None and case.first_response_department_id is None
+            if unanswered and first_due is not None and first_due <= now:
+                # The lateness is the department's that held the case now, not of one it is passed to later.
+                changes["first_response_department_id"] = case.department_id or ""
             await record(
                 session,
                 case,
                 "sla.breached",
                 actor=ACTOR,
                 now=now,
-                changes={"sla_state": "breached", "breached_at": case.breached_at or now},
+                changes=changes,
                 details={
                     "due_at": case.due_at.isoformat() if case.due_at else None,
                     "late_by_s": int(late_by.total_seconds()) if late_by else None,
