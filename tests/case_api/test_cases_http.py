@@ -67,6 +67,36 @@ class Api:
     async def act(self, case_id: str, action: str, body: dict | None = None, headers: dict | None = None):
         return await self.client.post(f"/api/v1/cases/{case_id}/{action}", json=body or {}, headers=headers)
 
+    async def deliver(self, case_id: str, status: DeliveryStatus = DeliveryStatus.DELIVERED, **receipt: object) -> None:
+        """The channel service's receipt for the case's latest reply, through Kafka as in production; returns once
+        case-api shows it."""
+        replies = (await self.client.get(f"/api/v1/cases/{case_id}")).json()["replies"]
+        latest = max(replies, key=lambda r: r["created_at"])
+        record = DeliveryReceiptRecord.wrap(
+            DeliveryReceipt(
+                reply_id=UUID(latest["id"]),
+                case_id=UUID(case_id),
+                channel=Channel.WECHAT,
+                account_id="city-wechat",
+                status=status,
+                finished_at=utcnow(),
+                **({"attempts": 1} | receipt),  # type: ignore[arg-type]
+            ),
+            source="ingest-wechat",
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(self.kafka.topics.outbound_receipts, record.to_bytes(), key=b"k")
+        finally:
+            await producer.stop()
+        for _ in range(100):
+            detail = (await self.client.get(f"/api/v1/cases/{case_id}")).json()
+            if next(r for r in detail["replies"] if r["id"] == latest["id"])["status"] == status.value:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"case-api did not apply the receipt for reply {latest['id']}")
+
     def tracking_url(self, number: str) -> str:
         """The public tracking page of a case, with the code the citizen's acknowledgement carries."""
         secret = Settings(kafka=self.kafka).secret_key  # the fixture's app uses the same (default) secret
@@ -113,28 +143,8 @@ async def test_confirm_reply_deliver_close_with_events_in_order(api: Api) -> Non
     assert command_raw.key == b"wechat:city-wechat:oCitizen"
 
     # The channel service's receipt updates the reply the operator sees.
-    receipt = DeliveryReceipt(
-        reply_id=command.reply_id,
-        case_id=command.case_id,
-        channel=Channel.WECHAT,
-        account_id="city-wechat",
-        status=DeliveryStatus.DELIVERED,
-        attempts=2,
-        finished_at=utcnow(),
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=api.kafka.bootstrap_servers, acks="all")
-    await producer.start()
-    await producer.send_and_wait(
-        api.kafka.topics.outbound_receipts,
-        DeliveryReceiptRecord.wrap(receipt, source="ingest-wechat").to_bytes(),
-        key=b"k",
-    )
-    await producer.stop()
-    for _ in range(100):
-        detail = (await api.client.get(f"/api/v1/cases/{case_id}")).json()
-        if detail["replies"][0]["status"] == "delivered":
-            break
-        await asyncio.sleep(0.1)
+    await api.deliver(case_id, attempts=2)
+    detail = (await api.client.get(f"/api/v1/cases/{case_id}")).json()
     assert detail["replies"][0]["status"] == "delivered" and detail["replies"][0]["attempts"] == 2
 
     closed = await api.act(case_id, "close", headers=operator)
@@ -204,6 +214,7 @@ async def test_confirming_a_reopened_case_keeps_the_category_a_person_chose(api:
     await api.act(chosen_now, "confirm")  # housing, as the router proposed
     for case_id in (chosen_before, chosen_now):
         await api.act(case_id, "reply", {"text": "已处理"})
+        await api.deliver(case_id)
         await api.act(case_id, "close")
         await api.act(case_id, "reopen", {"reason": "市民不满意"})
     refused = await api.act(chosen_now, "claim", headers=housing)
@@ -224,21 +235,29 @@ async def test_a_case_whose_answer_failed_closes_only_with_how_the_citizen_was_a
     for case_id in (failed, delivered):
         await api.act(case_id, "confirm")
         await api.act(case_id, "reply", {"text": "您好，已安排维修。"})
-    engine = make_engine(api.database_url)
-    async with make_sessionmaker(engine)() as session, session.begin():
-        await session.execute(
-            update(Reply)
-            .where(Reply.case_id == UUID(failed), Reply.automatic.is_(False))
-            .values(status="failed", platform_code="45015", reason="outside the reply window")
-        )
-    await engine.dispose()
+    await api.deliver(failed, DeliveryStatus.FAILED, platform_code="45015", reason="outside the reply window")
     refused = await api.act(failed, "close")
     assert refused.status_code == 409 and "outside the reply window" in refused.json()["detail"]
     closed = await api.act(failed, "close", {"reason": "已电话答复市民"})
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
     assert [r["created_by"] for r in closed.json()["replies"]] == ["admin"]  # no rating request
+    await api.deliver(delivered)
     asked = (await api.act(delivered, "close")).json()["replies"]
     assert [r["created_by"] for r in asked] == ["admin", "system"] and "评分" in asked[-1]["text"]
+
+
+async def test_a_case_closes_once_its_answer_has_reached_the_citizen(api: Api) -> None:
+    """While the answer is on its way it may yet fail: the rating request would then ask about an answer the
+    citizen never got, and the case would be closed with nobody looking at it."""
+    [case_id] = await api.seed(routed("m1"))
+    await api.act(case_id, "confirm")
+    await api.act(case_id, "reply", {"text": "您好，已安排维修。"})
+    early = await api.act(case_id, "close")
+    assert early.status_code == 409 and "still on its way to the citizen" in early.json()["detail"]
+    assert (await api.client.get(f"/api/v1/cases/{case_id}")).json()["status"] == "replied"
+    phoned = await api.act(case_id, "close", {"reason": "已电话答复市民"})
+    assert phoned.status_code == 200 and phoned.json()["status"] == "closed"
+    assert [r["created_by"] for r in phoned.json()["replies"]] == ["admin"]  # no rating request
 
 
 async def test_a_reply_too_long_for_the_platform_is_refused_when_written(api: Api) -> None:
@@ -312,6 +331,7 @@ async def test_co_handling_blocks_closure_until_every_part_is_done(api: Api) -> 
     # The helper cannot answer for the lead department.
     assert (await api.act(case_id, "reply", {"text": "x"}, headers=helper)).status_code == 409
     await api.act(case_id, "reply", {"text": "已处理"})
+    await api.deliver(case_id)
     blocked = await api.act(case_id, "close")
     assert blocked.status_code == 409 and "environment" in blocked.json()["detail"]
     done = await api.act(case_id, "co-handlers/environment/complete", {"note": "噪音达标"}, headers=helper)
@@ -330,6 +350,7 @@ async def test_reopen_and_interim_reply_hold_the_case_to_new_deadlines(api: Api)
     assert body["status"] == "dispatched" and body["promised_at"] == body["due_at"]
     assert body["first_responded_at"] is not None and body["replies"][0]["interim"] is True
     await api.act(case_id, "reply", {"text": "已解决"})
+    await api.deliver(case_id)
     closed = await api.act(case_id, "close")
     assert closed.json()["due_at"] is None
     assert (await api.act(case_id, "reopen", {})).status_code == 422
@@ -361,6 +382,7 @@ async def test_a_reopened_case_goes_back_to_one_lead_department(api: Api) -> Non
     housing = await api.as_user("hh", "handler", "housing")
     await api.act(case_id, "confirm")  # housing
     await api.act(case_id, "reply", {"text": "已处理"})
+    await api.deliver(case_id)
     await api.act(case_id, "close")
     await api.act(case_id, "reopen", {"reason": "市民不满意"})
     await api.act(case_id, "classify", {"category_id": "housing-property"})
@@ -369,6 +391,7 @@ async def test_a_reopened_case_goes_back_to_one_lead_department(api: Api) -> Non
     assert [(d["department_id"], d["role"]) for d in again.json()["departments"]] == [("housing", "lead")]
     # Reopened once more and sent elsewhere: the first department no longer sees the case or the citizen.
     await api.act(case_id, "reply", {"text": "已处理"})
+    await api.deliver(case_id)
     await api.act(case_id, "close")
     await api.act(case_id, "reopen", {"reason": "仍未解决"})
     await api.act(case_id, "classify", {"category_id": "housing-property"})
@@ -646,6 +669,7 @@ async def test_a_case_reopened_long_after_keeps_its_new_period_when_classified_a
     [case_id] = await api.seed(routed("m1"))
     await api.act(case_id, "confirm")
     await api.act(case_id, "reply", {"text": "已处理"})
+    await api.deliver(case_id)
     await api.act(case_id, "close")
     # Received three weeks ago: its first resolution period is long over.
     engine = make_engine(api.database_url)
@@ -773,6 +797,7 @@ async def test_a_former_co_handler_loses_the_case_when_it_is_reopened_and_sent_e
     done = await api.act(case_id, "co-handlers/environment/complete", {"note": "达标"}, headers=env)
     assert done.status_code == 200, done.text
     await api.act(case_id, "reply", {"text": "已处理"})
+    await api.deliver(case_id)
     await api.act(case_id, "close")
     await api.act(case_id, "reopen", {"reason": "市民不满意"})
     await api.act(case_id, "classify", {"category_id": "housing-property"})
@@ -861,6 +886,7 @@ async def test_the_lead_withdraws_a_part_it_no_longer_needs_and_the_case_can_clo
     assert [d["department_id"] for d in removed.json()["departments"]] == ["housing"]
     # The department whose part was withdrawn no longer sees the case; the lead can close it.
     assert (await api.client.get(f"/api/v1/cases/{case_id}", headers=env)).status_code == 404
+    await api.deliver(case_id)
     assert (await api.act(case_id, "close", headers=housing)).json()["status"] == "closed"
     event = next(e for e in await api.events(expect=7) if e.type == "gov.inbox.case.co-handler-removed")
     assert event.data.change.reason == "现场已核实，无需检测"
@@ -1071,6 +1097,7 @@ async def test_the_department_that_led_a_reopened_case_waits_for_the_operators_t
     housing = await api.as_user("h-reopened", "handler", "housing")
     await api.act(case_id, "confirm")
     await api.act(case_id, "reply", {"text": "已处理"}, headers=housing)
+    await api.deliver(case_id)
     await api.act(case_id, "close")
     await api.act(case_id, "reopen", {"reason": "市民不满意"})
     await api.act(case_id, "classify", {"category_id": "market-consumer"})

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, inspect, select, text
 
+from case_api.cases.models import Case
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
 from case_api.migrate import downgrade, upgrade
@@ -47,7 +48,8 @@ async def test_downgrade_to_base_and_up_again(database_url: str) -> None:
 
 async def test_rows_already_there_are_carried_into_the_new_meanings(database_url: str) -> None:
     """0012: a department's earlier returns keep counting as returns once transfers carry a kind. 0013: intake's
-    automatic dispatches read "dispatch" on the trail, as operators' do."""
+    automatic dispatches read "dispatch" on the trail, as operators' do. 0016: a replied case whose latest answer
+    had failed comes back to the queue (an earlier answer delivered, and a later rating request, change nothing)."""
     engine = make_engine(database_url)
     async with make_sessionmaker(engine)() as session, session.begin():
         await intake_batch(session, [routed("m1")], tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)
@@ -74,10 +76,30 @@ async def test_rows_already_there_are_carried_into_the_new_meanings(database_url
             ),
             {"id": uuid.uuid4().hex, "case_id": case_id, "at": datetime(2026, 11, 2, tzinfo=UTC)},
         )
+        await conn.execute(text("UPDATE cases SET status = 'replied'"))
+        for hour, automatic, status in ((10, False, "delivered"), (11, False, "failed"), (12, True, "delivered")):
+            await conn.execute(
+                text(
+                    "INSERT INTO replies (id, case_id, text, interim, automatic, status, attempts, created_by,"
+                    " created_at, finished_at) VALUES (:id, :case_id, '答复', :no, :automatic, :status, 1, 'op',"
+                    " :at, :at)"
+                ),
+                {
+                    "id": uuid.uuid4().hex,
+                    "case_id": case_id,
+                    "no": False,
+                    "automatic": automatic,
+                    "status": status,
+                    "at": datetime(2026, 11, 2, hour, tzinfo=UTC),
+                },
+            )
     await asyncio.to_thread(upgrade, database_url, "head")
     async with engine.connect() as conn:
         kinds = (await conn.execute(text("SELECT to_department_id, kind FROM case_transfers"))).all()
         actions = (await conn.execute(text("SELECT action FROM audit_entries ORDER BY action"))).scalars().all()
+    async with make_sessionmaker(engine)() as session:
+        [case] = (await session.scalars(select(Case))).all()
     await engine.dispose()
     assert sorted(kinds, key=lambda r: r[0] or "") == [(None, "return"), ("market", "transfer")]
     assert actions == ["created", "dispatch"]
+    assert case.answer_failed_at == datetime(2026, 11, 2, 11, tzinfo=UTC)

@@ -18,6 +18,7 @@ from case_api.cases.models import Case, CaseDepartment
 from case_api.citizen.notices import Notices
 from case_api.intake.service import intake_batch
 from case_api.outbox.models import OutboxRecord
+from case_api.replies.models import ReplyStatus
 from case_api.supervision.stats import department_stats
 from case_api.supervision.sweeper import sweep_once
 from shared.contracts.v1 import utcnow
@@ -286,7 +287,8 @@ async def test_a_low_rating_and_its_reopening_stay_with_the_department_that_answ
         await acting.accept(held)
         await acting.classify(held, category_id="housing-property", request_type=None)
         await acting.dispatch(held, department_id="housing", co_handlers=[])
-        await acting.reply(held, text="已处理")
+        answer = await acting.reply(held, text="已处理")
+        answer.status = ReplyStatus.DELIVERED  # the channel service's receipt
         await acting.close(held, reason=None)
     async with sessions() as session, session.begin():  # the citizen's "1", as intake handles it
         await intake_batch(session, [routed("m2", sender="a", text="1")], tz=TZ, policy=POLICY, notices=Notices())

@@ -357,6 +357,7 @@ class CaseActions:
             Action.REPLY,
             changes={
                 "replied_at": self.now,
+                "answer_failed_at": None,  # a new answer is on its way; its own receipt decides again
                 **self._first_response(case),
                 # Answered while still waiting for details: the wait ends here and does not count against them.
                 **end_wait(case, self.policy, self.now),
@@ -565,12 +566,19 @@ class CaseActions:
             .order_by(Reply.created_at.desc())
             .limit(1)
         )
-        failed = answer is not None and answer.status == ReplyStatus.FAILED
-        if answer is not None and failed and not reason:
-            # Closing would tell the citizen the case is done, and ask them to rate an answer they never got.
+        # Closing tells the citizen the case is done and asks them to rate the answer: only once it reached them.
+        # Otherwise the staff say how the citizen was answered, and no rating request goes.
+        unconfirmed = answer is not None and answer.status != ReplyStatus.DELIVERED
+        if answer is not None and unconfirmed and not reason:
+            if answer.status == ReplyStatus.FAILED:
+                raise Conflict(
+                    f"the answer did not reach the citizen ({answer.reason or answer.platform_code or 'failed'}): "
+                    "reply again, or close with a reason saying how they were answered"
+                )
+            ago = max(0, round((self.now - answer.created_at).total_seconds()))
             raise Conflict(
-                f"the answer did not reach the citizen ({answer.reason or answer.platform_code or 'failed'}): "
-                "reply again, or close with a reason saying how they were answered"
+                f"the answer is still on its way to the citizen (queued {ago} s ago): close once it is delivered, "
+                "or with a reason saying how they were answered"
             )
         await self._move(
             case,
@@ -578,7 +586,7 @@ class CaseActions:
             reason=reason,
             changes={"closed_at": self.now, "claimed_by": None, "claim_expires_at": None},
         )
-        if not failed and self.notices and (text := self.notices.rating_text(case.number)):
+        if not unconfirmed and self.notices and (text := self.notices.rating_text(case.number)):
             await self._queue_reply(case, text, automatic=True)
 
     async def reopen(self, case: Case, *, reason: str) -> None:

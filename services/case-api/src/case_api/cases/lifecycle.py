@@ -158,6 +158,7 @@ def snapshot(case: Case) -> dict[str, Any]:
         "promised_at": iso(case.promised_at),
         "waiting_since": iso(case.waiting_since),
         "closed_at": iso(case.closed_at),
+        "answer_failed_at": iso(case.answer_failed_at),
         "version": case.version,
         "sla_state": case.sla_state,
         "breached_at": iso(case.breached_at),

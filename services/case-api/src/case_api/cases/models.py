@@ -74,6 +74,9 @@ class Case(Base):
     # became late; "" the operators (no department yet). Passing a case on does not pass its lateness on.
     first_response_department_id: Mapped[str | None] = mapped_column(String(64))
     replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When the case's latest answer failed to reach the citizen (replies/status.py), until another answer is
+    # written or this one turns out delivered: it brings a replied case back to whoever must answer again.
+    answer_failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -56,6 +56,7 @@ class CaseSummary(BaseModel):
     promised_at: datetime | None
     waiting_since: datetime | None  # waiting on the citizen: the resolution clock stands still
     first_responded_at: datetime | None
+    answer_failed_at: datetime | None  # the latest answer did not reach the citizen: answer again
     escalated: bool
     claimed_by: str | None
     claim_expires_at: datetime | None

@@ -145,6 +145,7 @@ _UNSET_ON_NEW = dict.fromkeys(
         "promised_at",
         "waiting_since",
         "closed_at",
+        "answer_failed_at",
         "breached_at",
         "rating",
     )

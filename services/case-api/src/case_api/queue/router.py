@@ -57,15 +57,23 @@ async def queue(
     escalated: bool | None = None,
     waiting: Annotated[bool | None, Query(description="waiting on the citizen for missing details")] = None,
     returned: Annotated[bool | None, Query(description="ever returned to the operators by a department")] = None,
+    answer_failed: Annotated[
+        bool | None, Query(description="the latest answer did not reach the citizen (answer again)")
+    ] = None,
     q: Annotated[str | None, Query(max_length=100, description="text in the case subject")] = None,
 ) -> CasePage:
     statuses = status or DEFAULT_STATUSES[user.role]
     in_status: ColumnElement[bool] = Case.status.in_([s.value for s in statuses])
+    replied = Case.status == CaseStatus.REPLIED.value
     if status is None and user.role == Role.HANDLER:
-        # A citizen writing back after the answer ("still not fixed") joins the replied case: the department
-        # must see it again without looking through everything it answered.
-        written_back = and_(Case.status == CaseStatus.REPLIED.value, Case.last_message_at > Case.replied_at)
-        in_status = or_(in_status, written_back)
+        # A citizen writing back after the answer ("still not fixed") joins the replied case, and an answer
+        # can fail to reach them: the department must see either again without looking through all it answered.
+        again = and_(replied, or_(Case.last_message_at > Case.replied_at, Case.answer_failed_at.is_not(None)))
+        in_status = or_(in_status, again)
+    elif status is None and user.role == Role.OPERATOR:
+        # The operators answer consultations themselves (no department): theirs to answer again when it failed.
+        again = and_(replied, Case.department_id.is_(None), Case.answer_failed_at.is_not(None))
+        in_status = or_(in_status, again)
     conditions: list[Any] = [in_status]
     if channel:
         conditions.append(Case.channel == channel.value)
@@ -96,6 +104,8 @@ async def queue(
         # Returns are a small share of the transfers, which are a small share of the cases.
         returns = select(CaseTransfer.case_id).where(CaseTransfer.kind == TransferKind.RETURN.value)
         conditions.append(Case.id.in_(returns) if returned else Case.id.not_in(returns))
+    if answer_failed is not None:
+        conditions.append(Case.answer_failed_at.is_not(None) if answer_failed else Case.answer_failed_at.is_(None))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Case.subject.like(f"%{escaped}%", escape="\\"))
