@@ -151,6 +151,31 @@ async def test_a_score_after_closure_is_the_rating_not_a_new_case(sessions: Sess
     assert types[-1] == "gov.inbox.case.rated"
 
 
+async def test_a_score_rates_the_case_whose_rating_request_came_last(sessions: Sessions) -> None:
+    """Two cases closed within the window: the citizen answers the latest rating request, the one sent when the
+    last of them closed, whichever case was opened first."""
+    quiet = Notices(acknowledge=False)
+    await intake(sessions, routed("m1", sender="oA"), notices=quiet)
+    await close_all(sessions)
+    await intake(sessions, routed("m2", sender="oA", text="另外，路灯不亮"), notices=quiet)  # a second case
+    first, second = await cases(sessions)
+    now = utcnow()
+    async with sessions() as session, session.begin():
+        for case, ago in ((second, timedelta(minutes=30)), (first, timedelta(minutes=1))):  # the first closes last
+            closed = now - ago
+            await session.execute(
+                update(Case)
+                .where(Case.id == case.id)
+                .values(status="closed", closed_at=closed, replied_at=closed, due_at=None)
+            )
+    await intake(sessions, routed("m3", sender="oA", text="4"), notices=quiet)
+    first, second = await cases(sessions)
+    assert (first.rating, second.rating) == (4, None)
+    # Sent again because nothing answered: the same request's answer, not one for the older case.
+    await intake(sessions, routed("m4", sender="oA", text="4"), notices=quiet)
+    assert [(c.rating, c.status) for c in await cases(sessions)] == [(4, "closed"), (None, "closed")]
+
+
 async def test_a_low_rating_reopens_the_case(sessions: Sessions) -> None:
     await intake(sessions, routed("m1", sender="oA"), notices=Notices(acknowledge=False))
     await close_all(sessions)

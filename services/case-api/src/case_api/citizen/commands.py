@@ -127,21 +127,28 @@ async def handle_commands(
             answer(cases[0], message, _progress_text(cases, value))
             handled[message.dedupe_key] = (cases[0].id, kind)
             continue
-        rateable = [
-            c
-            for c in cases
-            if c.status == CaseStatus.CLOSED
-            and c.closed_at
-            and c.closed_at >= now - notices.rating_window
-            and c.replied_at is not None  # answered and closed, not discarded as spam or a duplicate
-        ]
-        # Not rated since this closing: after a reopening the citizen rates the new answer; the earlier rating
-        # stays in the audit trail.
-        closed = next((c for c in rateable if c.rated_at is None or c.rated_at < (c.closed_at or now)), None)
-        if closed is None:
-            if rateable:  # the same score sent again: the first one stands, and no new case opens for a digit
-                handled[message.dedupe_key] = (rateable[0].id, "rating-again")
-            continue  # else not an answer to a rating request: an ordinary message
+        # The citizen answers the latest rating request: the one sent when the last of their cases closed.
+        rateable = sorted(
+            (
+                c
+                for c in cases
+                if c.status == CaseStatus.CLOSED
+                and c.closed_at
+                and c.closed_at >= now - notices.rating_window
+                and c.replied_at is not None  # answered and closed, not discarded as spam or a duplicate
+            ),
+            key=lambda c: c.closed_at or now,
+            reverse=True,
+        )
+        if not rateable:
+            continue  # not an answer to a rating request: an ordinary message
+        closed = rateable[0]
+        # Rated since this closing: the same score sent again. The first one stands (an older case's request is
+        # not what a second digit answers), and no new case opens for a digit. After a reopening the citizen rates
+        # the new answer; the earlier rating stays in the audit trail.
+        if closed.rated_at is not None and closed.rated_at >= (closed.closed_at or now):
+            handled[message.dedupe_key] = (closed.id, "rating-again")
+            continue
         await record(
             session,
             closed,
