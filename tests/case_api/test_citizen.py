@@ -130,6 +130,21 @@ async def test_a_progress_query_gets_the_status_back_and_opens_nothing(sessions:
     assert case.message_count == 1
 
 
+async def test_a_query_naming_an_older_case_is_filed_and_answered_on_that_case(sessions: Sessions) -> None:
+    quiet = Notices(acknowledge=False)
+    await intake(sessions, routed("m1", sender="oA"), notices=quiet)
+    await close_all(sessions)
+    await intake(sessions, routed("m2", sender="oA", text="另外，路灯不亮"), notices=quiet)
+    older, _newer = await cases(sessions)
+    await intake(sessions, routed("m3", sender="oA", text=f"查询{older.number}"), notices=quiet)
+    async with sessions() as session:
+        query = (await session.scalars(select(Message).where(Message.text.startswith("查询")))).one()
+        [answer] = (await session.scalars(select(Reply).where(Reply.automatic.is_(True)))).all()
+    assert query.case_id == older.id and answer.case_id == older.id
+    assert answer.text == f"编号{older.number}：已办结"
+    assert [c.message_count for c in await cases(sessions)] == [1, 1]  # a question about the case, not a message
+
+
 async def test_a_query_from_someone_without_cases_is_an_ordinary_message(sessions: Sessions) -> None:
     await intake(sessions, routed("m1", sender="oNew", text="查询"), notices=Notices(acknowledge=False))
     assert len(await cases(sessions)) == 1

@@ -124,8 +124,10 @@ async def handle_commands(
         if kind == "progress-query":
             if not cases:
                 continue  # nothing to report: an operator sees it as an ordinary message
-            answer(cases[0], message, _progress_text(cases, value))
-            handled[message.dedupe_key] = (cases[0].id, kind)
+            # Filed on the case it names, so that case's history shows the citizen asked; else on the newest.
+            about = next((c for c in cases if c.number == value), cases[0])
+            answer(about, message, _progress_text(cases, value))
+            handled[message.dedupe_key] = (about.id, kind)
             continue
         # The citizen answers the latest rating request: the one sent when the last of their cases closed.
         rateable = sorted(
