@@ -318,6 +318,23 @@ async def test_transfer_needs_a_reason_and_moves_the_case_between_departments(ap
     }
 
 
+async def test_each_department_queues_what_it_leads_and_what_it_co_handles(api: Api) -> None:
+    """Housing leads one case with environment helping, and helps market with another: each handler's queue (and
+    its count) holds exactly its own, however the database reuses the statement between departments."""
+    led, helped = await api.seed(routed("m1", sender="s1"), routed("m2", sender="s2"))
+    for case_id, lead, helper in ((led, "housing", "environment"), (helped, "market", "housing")):
+        await api.act(case_id, "accept")
+        await api.act(case_id, "classify", {"category_id": "housing-property"})
+        body = {"department_id": lead, "co_handlers": [{"department_id": helper, "part": "协助"}]}
+        assert (await api.act(case_id, "dispatch", body)).status_code == 200
+    handlers = {d: await api.as_user(f"h-{d}", "handler", d) for d in ("housing", "environment", "market", "transport")}
+    expected = {"housing": {led, helped}, "environment": {led}, "market": {helped}, "transport": set()}
+    for department in ("environment", "housing", "transport", "market", "housing", "environment"):
+        page = (await api.client.get("/api/v1/queue", headers=handlers[department])).json()
+        assert {c["id"] for c in page["items"]} == expected[department], department
+        assert page["total"] == len(expected[department]), department
+
+
 async def test_co_handling_blocks_closure_until_every_part_is_done(api: Api) -> None:
     [case_id] = await api.seed(routed("m1"))
     await api.act(case_id, "accept")

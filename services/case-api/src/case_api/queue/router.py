@@ -65,15 +65,16 @@ async def queue(
     statuses = status or DEFAULT_STATUSES[user.role]
     in_status: ColumnElement[bool] = Case.status.in_([s.value for s in statuses])
     replied = Case.status == CaseStatus.REPLIED.value
+    possible = {s.value for s in statuses}  # every status the conditions below can let through
     if status is None and user.role == Role.HANDLER:
         # A citizen writing back after the answer ("still not fixed") joins the replied case, and an answer
         # can fail to reach them: the department must see either again without looking through all it answered.
         again = and_(replied, or_(Case.last_message_at > Case.replied_at, Case.answer_failed_at.is_not(None)))
-        in_status = or_(in_status, again)
+        in_status, possible = or_(in_status, again), possible | {CaseStatus.REPLIED.value}
     elif status is None and user.role == Role.OPERATOR:
         # The operators answer consultations themselves (no department): theirs to answer again when it failed.
         again = and_(replied, Case.department_id.is_(None), Case.answer_failed_at.is_not(None))
-        in_status = or_(in_status, again)
+        in_status, possible = or_(in_status, again), possible | {CaseStatus.REPLIED.value}
     conditions: list[Any] = [in_status]
     if channel:
         conditions.append(Case.channel == channel.value)
@@ -109,10 +110,9 @@ async def queue(
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Case.subject.like(f"%{escaped}%", escape="\\"))
-    base = access.scope(select(Case).where(*conditions), user)
-    total = (
-        await session.execute(access.scope(select(func.count()).select_from(Case).where(*conditions), user))
-    ).scalar_one()
+    base = access.scope(select(Case).where(*conditions), user, statuses=possible)
+    counted = select(func.count()).select_from(Case).where(*conditions)
+    total = (await session.execute(access.scope(counted, user, statuses=possible))).scalar_one()
     # Deadline first; cases without one (answered) last. Keyset on (due_at, id) keeps deep pages fast, and
     # NULLS LAST (rather than sorting on `due_at IS NULL`) lets the database read the order off ix_cases_open_due.
     query = base.order_by(Case.due_at.asc().nulls_last(), Case.id)
