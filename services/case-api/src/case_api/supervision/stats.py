@@ -36,6 +36,10 @@ class DepartmentStats:
     rating_count: int = 0
     rating_sum: int = 0
 
+    def add(self, figures: dict[str, int]) -> None:
+        for name, value in figures.items():
+            setattr(self, name, getattr(self, name) + value)
+
     def as_dict(self) -> dict[str, Any]:
         median, p90 = self.first_response_median, self.first_response_p90
         return {
@@ -92,6 +96,9 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 # The department a first response counts for: the one that gave it or let it become late (recorded then), else,
 # for cases answered before that was recorded, the one holding the case. "" is the operators: no department's.
 RESPONDER = func.coalesce(Case.first_response_department_id, Case.department_id)
+# The departments whose answer a rating, and a reopening, judged; likewise recorded then, else the holder.
+RATER = func.coalesce(Case.rated_department_id, Case.department_id)
+REOPENER = func.coalesce(Case.reopened_department_id, Case.department_id)
 
 
 async def _first_response_minutes(
@@ -141,30 +148,13 @@ async def department_stats(
             stats[dept] = DepartmentStats(dept, departments.get(dept, dept))
         return stats[dept]
 
-    where: list[ColumnElement[bool]] = [
-        Case.created_at >= start,
-        Case.created_at < end,
-        Case.department_id.is_not(None),
-        ~DISCARDED,
-    ]
-
-    def counted_for(who: ColumnElement[Any]) -> list[ColumnElement[bool]]:
-        """The period's cases a figure counts for `who` ("" and none: the operators, no department's)."""
-        return [
-            Case.created_at >= start,
-            Case.created_at < end,
-            who.is_not(None),
-            who != "",
-            ~DISCARDED,
-            *([who == department_id] if department_id else []),
-        ]
-
-    if department_id:
-        where.append(Case.department_id == department_id)
     # First responses count for the department that gave them or let them become late (RESPONDER), not for
     # whoever holds the case now: a department passing a case on late would pass its lateness on. Ratings and
-    # reopenings likewise for the department whose answer they judged.
-    responder_where = counted_for(RESPONDER)
+    # reopenings likewise for the department whose answer they judged (RATER, REOPENER).
+    period = [Case.created_at >= start, Case.created_at < end, ~DISCARDED]
+    if department_id:
+        period.append(or_(*(who == department_id for who in (Case.department_id, RATER, REOPENER, RESPONDER))))
+
     first_due = and_(
         Case.first_response_due_at.is_not(None),
         or_(Case.first_responded_at.is_not(None), Case.first_response_due_at <= now),
@@ -172,44 +162,56 @@ async def department_stats(
     resolution_due = and_(
         Case.resolution_due_at.is_not(None), or_(Case.replied_at.is_not(None), Case.resolution_due_at <= now)
     )
-    totals = await session.execute(
+    # One pass over the period's cases, grouped by the four departments a case can count for: nearly always the
+    # same one, so a few rows per department. Four grouped queries, one per attribution, took twice as long.
+    groups = (Case.department_id, RATER, REOPENER, RESPONDER)
+    counted = await session.execute(
         select(
-            Case.department_id,
+            *groups,
             func.count(),
             _count_if(Case.status == CaseStatus.CLOSED),
             _count_if(resolution_due),
             _count_if(and_(resolution_due, Case.replied_at <= Case.resolution_due_at)),
             _count_if(and_(Case.status != CaseStatus.CLOSED, Case.due_at.is_not(None), Case.due_at < now)),
-        )
-        .where(*where)
-        .group_by(Case.department_id)
-    )
-    for dept, received, closed, res_due, res_on_time, overdue in totals:
-        assert dept is not None  # cases without a department are not counted (the where clause)
-        s = bucket(dept)
-        s.received, s.closed, s.overdue_now = received, closed, overdue
-        s.resolution_due, s.resolution_on_time = res_due, res_on_time
-    rater = func.coalesce(Case.rated_department_id, Case.department_id)
-    ratings = select(rater, func.count(Case.rating), func.coalesce(func.sum(Case.rating), 0))
-    for dept, rated, rating_sum in await session.execute(ratings.where(*counted_for(rater)).group_by(rater)):
-        bucket(dept).rating_count, bucket(dept).rating_sum = rated, int(rating_sum or 0)
-    reopener = func.coalesce(Case.reopened_department_id, Case.department_id)
-    reopenings = select(reopener, _count_if(Case.reopen_count > 0))
-    for dept, reopened in await session.execute(reopenings.where(*counted_for(reopener)).group_by(reopener)):
-        bucket(dept).reopened = reopened
-    first_responses = await session.execute(
-        select(
-            RESPONDER,
+            func.count(Case.rating),
+            func.coalesce(func.sum(Case.rating), 0),
+            _count_if(Case.reopen_count > 0),
             _count_if(first_due),
             _count_if(and_(first_due, Case.first_responded_at <= Case.first_response_due_at)),
         )
-        .where(*responder_where)
-        .group_by(RESPONDER)
+        .where(*period)
+        .group_by(*groups)
     )
-    for dept, fr_due, fr_on_time in first_responses:
-        bucket(dept).first_response_due, bucket(dept).first_response_on_time = fr_due, fr_on_time
-    for dept, (median, p90) in (await _first_response_minutes(session, responder_where)).items():
-        bucket(dept).first_response_median, bucket(dept).first_response_p90 = median, p90
+    for holder, rater, reopener, responder, *values in counted:
+        received, closed, res_due, res_on_time, overdue, rated, rating_sum, reopened, fr_due, fr_on_time = values
+        attributed: tuple[tuple[str | None, dict[str, int]], ...] = (
+            (
+                holder,
+                {
+                    "received": received,
+                    "closed": closed,
+                    "overdue_now": overdue,
+                    "resolution_due": res_due,
+                    "resolution_on_time": res_on_time,
+                },
+            ),
+            (rater, {"rating_count": rated, "rating_sum": int(rating_sum or 0)}),
+            (reopener, {"reopened": reopened}),
+            (responder, {"first_response_due": fr_due, "first_response_on_time": fr_on_time}),
+        )
+        for who, figures in attributed:
+            if who and (department_id is None or who == department_id):  # "" and none: the operators'
+                bucket(who).add(figures)
+    responder_where = [
+        Case.created_at >= start,
+        Case.created_at < end,
+        ~DISCARDED,
+        RESPONDER.is_not(None),
+        RESPONDER != "",
+        *([RESPONDER == department_id] if department_id else []),
+    ]
+    for responder_id, (median, p90) in (await _first_response_minutes(session, responder_where)).items():
+        bucket(responder_id).first_response_median, bucket(responder_id).first_response_p90 = median, p90
 
     in_period = [CaseTransfer.at >= start, CaseTransfer.at < end]
     out = select(CaseTransfer.from_department_id, func.count()).where(
