@@ -306,3 +306,36 @@ async def test_a_low_rating_and_its_reopening_stay_with_the_department_that_answ
     assert (by_id["housing"]["satisfaction"], by_id["housing"]["ratings"], by_id["housing"]["reopened"]) == (1.0, 1, 1)
     environment = by_id["environment"]
     assert (environment["received"], environment["ratings"], environment["reopened"]) == (1, 0, 0)
+
+
+async def test_a_reopened_case_awaiting_dispatch_is_late_for_nobody_in_particular(sessions: Sessions) -> None:
+    """Reopened, it keeps the department that answered it; until the operators dispatch it again its deadline
+    is theirs to meet, not that department's."""
+    [case] = await seed(sessions, routed("m1", sender="a"))
+    created = case.created_at
+    async with sessions() as session, session.begin():
+        held = await session.get(Case, case.id)
+        assert held is not None
+        acting = CaseActions(session, user=ADMIN, now=created + timedelta(minutes=5), policy=POLICY)
+        await acting.confirm(held)
+        answer = await acting.reply(held, text="已处理")
+        answer.status = ReplyStatus.DELIVERED
+        await acting.close(held, reason=None)
+        await acting.reopen(held, reason="市民不满意")
+    long_after = utcnow() + timedelta(days=60)  # every deadline it has has passed
+
+    async def overdue() -> int:
+        async with sessions() as session:
+            rows = await department_stats(
+                session, start=created - timedelta(days=1), end=created + timedelta(days=1), now=long_after
+            )
+        return int({r["department_id"]: r for r in rows}["housing"]["overdue_now"])
+
+    assert await overdue() == 0
+    async with sessions() as session, session.begin():
+        reopened = await session.get(Case, case.id)
+        assert reopened is not None and (reopened.status, reopened.department_id) == ("accepted", "housing")
+        again = CaseActions(session, user=ADMIN, now=utcnow(), policy=POLICY)
+        await again.classify(reopened, category_id="housing-property", request_type=None)
+        await again.dispatch(reopened, department_id="housing", co_handlers=[])
+    assert await overdue() == 1

@@ -93,6 +93,10 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+# Late now counts against a department while it holds the case: a reopened case keeps the department that
+# answered it, but until the operators dispatch it again, its lateness is theirs.
+HELD = Case.status.in_([CaseStatus.DISPATCHED.value, CaseStatus.REPLIED.value])
+
 # The department a first response counts for: the one that gave it or let it become late (recorded then), else,
 # for cases answered before that was recorded, the one holding the case. "" is the operators: no department's.
 RESPONDER = func.coalesce(Case.first_response_department_id, Case.department_id)
@@ -172,7 +176,7 @@ async def department_stats(
             _count_if(Case.status == CaseStatus.CLOSED),
             _count_if(resolution_due),
             _count_if(and_(resolution_due, Case.replied_at <= Case.resolution_due_at)),
-            _count_if(and_(Case.status != CaseStatus.CLOSED, Case.due_at.is_not(None), Case.due_at < now)),
+            _count_if(and_(HELD, Case.due_at.is_not(None), Case.due_at < now)),
             func.count(Case.rating),
             func.coalesce(func.sum(Case.rating), 0),
             _count_if(Case.reopen_count > 0),
