@@ -537,6 +537,31 @@ async def test_contacts_link_across_channels_and_history_shows_both(api: Api) ->
     ).status_code == 422
 
 
+async def test_linking_two_groups_is_on_the_trail_of_every_case_of_both(api: Api) -> None:
+    """The citizen's WeChat and Weibo identities were linked; now their Alipay one joins through the Weibo one:
+    the WeChat case's history changes too, so its trail says so. Linking them again changes and records nothing."""
+    wechat, weibo, alipay = await api.seed(
+        routed("m1", sender="oWx"),
+        routed("m2", sender="123", channel=Channel.WEIBO, account="city-weibo"),
+        routed("m3", sender="2088", channel=Channel.ALIPAY, account="city-alipay"),
+    )
+    contact = {c: (await api.client.get(f"/api/v1/cases/{c}")).json()["contact"]["id"] for c in (wechat, weibo, alipay)}
+    link = f"/api/v1/contacts/{contact[wechat]}/link"
+    assert (await api.client.post(link, json={"other_contact_id": contact[weibo]})).status_code == 200
+    joined = await api.client.post(
+        f"/api/v1/contacts/{contact[alipay]}/link", json={"other_contact_id": contact[weibo]}
+    )
+    assert {c["id"] for c in joined.json()["cases"]} == {wechat, weibo, alipay}
+
+    async def links(case_id: str) -> int:
+        trail = (await api.client.get(f"/api/v1/cases/{case_id}/audit")).json()
+        return sum(a["action"] == "link-contacts" for a in trail)
+
+    assert [await links(c) for c in (wechat, weibo, alipay)] == [2, 2, 1]
+    assert (await api.client.post(link, json={"other_contact_id": contact[alipay]})).status_code == 200
+    assert [await links(c) for c in (wechat, weibo, alipay)] == [2, 2, 1]
+
+
 async def test_canned_replies_fill_in_the_tracking_number(api: Api) -> None:
     [case_id] = await api.seed(routed("m1"))
     bad = await api.client.post("/api/v1/reply-templates", json={"name": "x", "body": "{secret}"})

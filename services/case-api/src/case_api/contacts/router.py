@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from case_api.audit import service as audit_service
 from case_api.audit.models import AuditEntry
@@ -76,11 +76,21 @@ async def link(
         raise HTTPException(404, "no such contact")
     person = contact.person_id or contact.id
     other_person = other.person_id or other.id
+    if person == other_person:  # linked already: nothing changes, and nothing is recorded as changed
+        detail = await _detail(session, contact, user)
+        await audit_service.record_reads(session, user, _shown(detail))
+        await session.commit()
+        return detail
+    # Every identity of both groups: each of their cases now shows the other group's history.
+    members = select(Contact.id).where(
+        or_(Contact.person_id.in_([person, other_person]), Contact.id.in_([contact.id, other.id]))
+    )
+    merged = list((await session.scalars(members)).all())
     # Merge the two groups: everyone linked to `other` joins `contact`'s person.
     await session.execute(update(Contact).where(Contact.person_id == other_person).values(person_id=person))
     other.person_id = person
     contact.person_id = person
-    for case in (await session.scalars(select(Case).where(Case.contact_id.in_([contact.id, other.id])))).all():
+    for case in (await session.scalars(select(Case).where(Case.contact_id.in_(merged)))).all():
         session.add(
             AuditEntry(
                 case_id=case.id,
