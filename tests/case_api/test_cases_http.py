@@ -236,10 +236,12 @@ async def test_a_case_whose_answer_failed_closes_only_with_how_the_citizen_was_a
         await api.act(case_id, "confirm")
         await api.act(case_id, "reply", {"text": "您好，已安排维修。"})
     await api.deliver(failed, DeliveryStatus.FAILED, platform_code="45015", reason="outside the reply window")
+    assert (await api.client.get(f"/api/v1/cases/{failed}")).json()["answer_failed_at"] is not None
     refused = await api.act(failed, "close")
     assert refused.status_code == 409 and "outside the reply window" in refused.json()["detail"]
     closed = await api.act(failed, "close", {"reason": "已电话答复市民"})
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    assert closed.json()["answer_failed_at"] is None  # answered by phone: nothing left to answer again
     assert [r["created_by"] for r in closed.json()["replies"]] == ["admin"]  # no rating request
     await api.deliver(delivered)
     asked = (await api.act(delivered, "close")).json()["replies"]

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_api.auth.models import Role, User
+from case_api.cases.actions import CaseActions
 from case_api.cases.models import Case, Message
 from case_api.cases.numbers import tracking_code
 from case_api.citizen.notices import Notices, progress_query, rating
@@ -57,7 +59,11 @@ async def close_all(sessions: Sessions, *, ago: timedelta = timedelta(minutes=5)
     async with sessions() as session, session.begin():
         await session.execute(
             update(Case).values(
-                status="closed", closed_at=closed_at, replied_at=closed_at if answered else None, due_at=None
+                status="closed",
+                closed_at=closed_at,
+                replied_at=closed_at if answered else None,
+                rating_requested_at=closed_at if answered else None,  # as close() asks for a rating
+                due_at=None,
             )
         )
 
@@ -181,13 +187,31 @@ async def test_a_score_rates_the_case_whose_rating_request_came_last(sessions: S
             await session.execute(
                 update(Case)
                 .where(Case.id == case.id)
-                .values(status="closed", closed_at=closed, replied_at=closed, due_at=None)
+                .values(status="closed", closed_at=closed, replied_at=closed, rating_requested_at=closed, due_at=None)
             )
     await intake(sessions, routed("m3", sender="oA", text="4"), notices=quiet)
     first, second = await cases(sessions)
     assert (first.rating, second.rating) == (4, None)
     # Sent again because nothing answered: the same request's answer, not one for the older case.
     await intake(sessions, routed("m4", sender="oA", text="4"), notices=quiet)
+    assert [(c.rating, c.status) for c in await cases(sessions)] == [(4, "closed"), (None, "closed")]
+
+
+async def test_a_score_never_rates_a_case_whose_closing_asked_for_none(sessions: Sessions) -> None:
+    """The first case's closing asked for a rating; the second, closed later with a reason (answered by phone),
+    did not: the citizen's score answers the first case's request."""
+    quiet = Notices(acknowledge=False)
+    await intake(sessions, routed("m1", sender="oA"), notices=quiet)
+    await close_all(sessions, ago=timedelta(minutes=30))
+    await intake(sessions, routed("m2", sender="oA", text="另外，路灯不亮"), notices=quiet)
+    async with sessions() as session, session.begin():
+        _, second = (await session.scalars(select(Case).order_by(Case.number))).all()
+        actions = CaseActions(session, user=User(username="op1", role=Role.ADMIN.value), now=utcnow(), policy=POLICY)
+        await actions.confirm(second)
+        await actions.reply(second, text="已处理")
+        await actions.close(second, reason="已电话答复市民")  # the answer is still on its way
+        assert second.rating_requested_at is None
+    await intake(sessions, routed("m3", sender="oA", text="4"), notices=quiet)
     assert [(c.rating, c.status) for c in await cases(sessions)] == [(4, "closed"), (None, "closed")]
 
 

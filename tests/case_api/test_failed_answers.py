@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from case_api.cases.models import CaseDepartment
 from case_api.db import make_engine, make_sessionmaker
 from case_api.intake.service import intake_batch
-from shared.contracts.v1 import DeliveryStatus
+from shared.contracts.v1 import DeliveryStatus, utcnow
 from tests.case_api.factories import POLICY, bearer, routed
 from tests.case_api.test_reply_expiry import Desk, receipt
 from tests.case_api.test_reply_expiry import desk as desk  # the fixture: case-api with a quick sweeper
@@ -35,6 +37,19 @@ async def _case(desk: Desk, case_id: str) -> dict[str, Any]:
     return dict((await desk.client.get(f"/api/v1/cases/{case_id}", headers=desk.admin)).json())
 
 
+async def _answered_by(desk: Desk, headers: dict[str, str], count: int) -> list[tuple[str, str]]:
+    """(case id, reply id) for `count` new cases confirmed to housing and answered by whoever `headers` names."""
+    answered = []
+    for case_id, _ in await desk.answered_cases(count):  # confirmed to housing, answered by the administrator
+        response = await desk.client.post(
+            f"/api/v1/cases/{case_id}/reply", json={"text": "您好，已安排维修，请留意。"}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        latest = max(response.json()["replies"], key=lambda r: r["created_at"])
+        answered.append((case_id, latest["id"]))
+    return answered
+
+
 async def _reply_becomes(desk: Desk, case_id: str, reply_id: str, status: str) -> None:
     for _ in range(100):
         replies = (await _case(desk, case_id))["replies"]
@@ -47,8 +62,8 @@ async def _reply_becomes(desk: Desk, case_id: str, reply_id: str, status: str) -
 async def test_a_failed_answer_brings_the_case_back_to_the_departments_queue_until_it_answers_again(
     desk: Desk,
 ) -> None:
-    (failed_case, failed_reply), (delivered_case, delivered_reply) = await desk.answered_cases(2)
     housing = await _login(desk, "h-housing", "handler", "housing")
+    (failed_case, failed_reply), (delivered_case, delivered_reply) = await _answered_by(desk, housing, 2)
     assert await _queue(desk, housing) == []  # both answered: off the department's queue
     answered_version = (await _case(desk, failed_case))["version"]
 
@@ -56,7 +71,8 @@ async def test_a_failed_answer_brings_the_case_back_to_the_departments_queue_unt
         receipt(failed_case, failed_reply, DeliveryStatus.FAILED, attempts=1, code="45015", reason=OUTSIDE_WINDOW),
         receipt(delivered_case, delivered_reply, DeliveryStatus.DELIVERED, attempts=1),
     )
-    await desk.reply_becomes(delivered_case, "delivered")  # behind the failure on one partition: both applied
+    # Behind the failure on one partition: once it shows, both were applied.
+    await _reply_becomes(desk, delivered_case, delivered_reply, "delivered")
 
     assert await _queue(desk, housing) == [failed_case]
     assert await _queue(desk, desk.admin, answer_failed="true") == [failed_case]
@@ -91,12 +107,42 @@ async def test_an_earlier_answer_failing_after_a_later_one_was_written_changes_n
 
 
 async def test_an_answer_nobody_reported_on_brings_the_case_back_as_well(desk: Desk) -> None:
-    [(case_id, reply_id)] = await desk.answered_cases(1)
+    operator = await _login(desk, "op1", "operator")
+    [(case_id, reply_id)] = await desk.answered_cases(1)  # answered by the administrator: the operators' to redo
     await desk.queued_long_ago(reply_id)
     await desk.reply_becomes(case_id, "failed")  # the sweeper's expiry, not a receipt
     assert (await _case(desk, case_id))["answer_failed_at"] is not None
+    assert await _queue(desk, operator) == [case_id]
+
+
+async def test_an_answer_the_operators_wrote_comes_back_to_them_not_to_the_departments(desk: Desk) -> None:
+    """The operators answered a case dispatched to housing, with environment co-handling: neither department
+    wrote that answer, and only the lead could answer again anyway."""
+    operator = await _login(desk, "op1", "operator")
+    environment = await _login(desk, "h-env", "handler", "environment")
     housing = await _login(desk, "h-housing", "handler", "housing")
-    assert await _queue(desk, housing) == [case_id]
+    [(case_id, _)] = await desk.answered_cases(1)  # confirmed to housing, answered by the administrator
+    detail = await _case(desk, case_id)
+    assert detail["status"] == "replied"
+    engine = make_engine(desk.database_url)  # environment co-handles (as a dispatch with a helper would record)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        session.add(
+            CaseDepartment(
+                case_id=UUID(case_id),
+                department_id="environment",
+                role="helper",
+                part="检测",
+                status="open",
+                created_at=utcnow(),
+            )
+        )
+    await engine.dispose()
+    [reply] = detail["replies"]
+    await desk.receipts(receipt(case_id, reply["id"], DeliveryStatus.FAILED, attempts=1, code="45015"))
+    await desk.reply_becomes(case_id, "failed")
+
+    assert await _queue(desk, operator) == [case_id]
+    assert await _queue(desk, housing) == [] and await _queue(desk, environment) == []
 
 
 async def test_a_consultation_the_operators_answered_comes_back_to_their_queue(desk: Desk) -> None:

@@ -283,13 +283,13 @@ async def test_a_low_rating_and_its_reopening_stay_with_the_department_that_answ
     async with sessions() as session, session.begin():
         held = await session.get(Case, case.id)
         assert held is not None
-        acting = CaseActions(session, user=ADMIN, now=created + timedelta(minutes=5), policy=POLICY)
+        acting = CaseActions(session, user=ADMIN, now=created + timedelta(minutes=5), policy=POLICY, notices=Notices())
         await acting.accept(held)
         await acting.classify(held, category_id="housing-property", request_type=None)
         await acting.dispatch(held, department_id="housing", co_handlers=[])
         answer = await acting.reply(held, text="已处理")
         answer.status = ReplyStatus.DELIVERED  # the channel service's receipt
-        await acting.close(held, reason=None)
+        await acting.close(held, reason=None)  # and asks the citizen for a rating
     async with sessions() as session, session.begin():  # the citizen's "1", as intake handles it
         await intake_batch(session, [routed("m2", sender="a", text="1")], tz=TZ, policy=POLICY, notices=Notices())
     async with sessions() as session, session.begin():

@@ -358,6 +358,7 @@ class CaseActions:
             changes={
                 "replied_at": self.now,
                 "answer_failed_at": None,  # a new answer is on its way; its own receipt decides again
+                "answered_department_id": self.user.department_id if self.user.role == Role.HANDLER else "",
                 **self._first_response(case),
                 # Answered while still waiting for details: the wait ends here and does not count against them.
                 **end_wait(case, self.policy, self.now),
@@ -580,14 +581,21 @@ class CaseActions:
                 f"the answer is still on its way to the citizen (queued {ago} s ago): close once it is delivered, "
                 "or with a reason saying how they were answered"
             )
+        rating = self.notices.rating_text(case.number) if self.notices and not unconfirmed else None
         await self._move(
             case,
             Action.CLOSE,
             reason=reason,
-            changes={"closed_at": self.now, "claimed_by": None, "claim_expires_at": None},
+            changes={
+                "closed_at": self.now,
+                "claimed_by": None,
+                "claim_expires_at": None,
+                "answer_failed_at": None,  # answered another way (the reason says how): nothing to answer again
+                "rating_requested_at": self.now if rating else None,
+            },
         )
-        if not unconfirmed and self.notices and (text := self.notices.rating_text(case.number)):
-            await self._queue_reply(case, text, automatic=True)
+        if rating:
+            await self._queue_reply(case, rating, automatic=True)
 
     async def reopen(self, case: Case, *, reason: str) -> None:
         await self._move(
@@ -606,6 +614,7 @@ class CaseActions:
                 ),
                 "promised_at": None,
                 "waiting_since": None,
+                "answer_failed_at": None,
             },
         )
 

@@ -77,6 +77,8 @@ class Case(Base):
     # When the case's latest answer failed to reach the citizen (replies/status.py), until another answer is
     # written or this one turns out delivered: it brings a replied case back to whoever must answer again.
     answer_failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Who wrote the latest answer: its department, or "" the operators. A failed answer goes back to them.
+    answered_department_id: Mapped[str | None] = mapped_column(String(64))
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -90,6 +92,8 @@ class Case(Base):
     warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sla_state: Mapped[str] = mapped_column(String(10), default="ok")
     breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When the last closing asked the citizen to rate the answer (none: it did not, e.g. closed with a reason).
+    rating_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # The citizen's 1–5 rating after closure.
     rating: Mapped[int | None] = mapped_column(Integer)
     rated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

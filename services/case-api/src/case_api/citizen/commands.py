@@ -129,26 +129,22 @@ async def handle_commands(
             answer(about, message, _progress_text(cases, value))
             handled[message.dedupe_key] = (about.id, kind)
             continue
-        # The citizen answers the latest rating request: the one sent when the last of their cases closed.
-        rateable = sorted(
-            (
-                c
-                for c in cases
-                if c.status == CaseStatus.CLOSED
-                and c.closed_at
-                and c.closed_at >= now - notices.rating_window
-                and c.replied_at is not None  # answered and closed, not discarded as spam or a duplicate
-            ),
-            key=lambda c: c.closed_at or now,
-            reverse=True,
-        )
-        if not rateable:
+        # The citizen answers the latest rating request: the one sent when the last of their cases closed asking
+        # for one (not one discarded as spam, nor one closed with a reason, say answered by phone).
+        asked = [
+            c
+            for c in cases
+            if c.status == CaseStatus.CLOSED
+            and c.rating_requested_at is not None
+            and c.rating_requested_at >= now - notices.rating_window
+        ]
+        if not asked:
             continue  # not an answer to a rating request: an ordinary message
-        closed = rateable[0]
-        # Rated since this closing: the same score sent again. The first one stands (an older case's request is
+        closed = max(asked, key=lambda c: c.rating_requested_at or now)
+        # Rated since this request: the same score sent again. The first one stands (an older case's request is
         # not what a second digit answers), and no new case opens for a digit. After a reopening the citizen rates
         # the new answer; the earlier rating stays in the audit trail.
-        if closed.rated_at is not None and closed.rated_at >= (closed.closed_at or now):
+        if closed.rated_at is not None and closed.rated_at >= (closed.rating_requested_at or now):
             handled[message.dedupe_key] = (closed.id, "rating-again")
             continue
         await record(

@@ -66,14 +66,18 @@ async def queue(
     in_status: ColumnElement[bool] = Case.status.in_([s.value for s in statuses])
     replied = Case.status == CaseStatus.REPLIED.value
     possible = {s.value for s in statuses}  # every status the conditions below can let through
+    # A failed answer goes back to whoever wrote it: a department, or "" the operators (older cases: the holder).
+    answerer = func.coalesce(Case.answered_department_id, Case.department_id, "")
+    failed = Case.answer_failed_at.is_not(None)
     if status is None and user.role == Role.HANDLER:
         # A citizen writing back after the answer ("still not fixed") joins the replied case, and an answer
         # can fail to reach them: the department must see either again without looking through all it answered.
-        again = and_(replied, or_(Case.last_message_at > Case.replied_at, Case.answer_failed_at.is_not(None)))
+        ours = and_(failed, answerer == user.department_id)
+        again = and_(replied, or_(Case.last_message_at > Case.replied_at, ours))
         in_status, possible = or_(in_status, again), possible | {CaseStatus.REPLIED.value}
     elif status is None and user.role == Role.OPERATOR:
-        # The operators answer consultations themselves (no department): theirs to answer again when it failed.
-        again = and_(replied, Case.department_id.is_(None), Case.answer_failed_at.is_not(None))
+        # The operators answer consultations themselves, and any case if need be: theirs to answer again.
+        again = and_(replied, failed, answerer == "")
         in_status, possible = or_(in_status, again), possible | {CaseStatus.REPLIED.value}
     conditions: list[Any] = [in_status]
     if channel:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_api.cases.access import co_handlers
 from case_api.cases.lifecycle import snapshot
-from case_api.cases.models import Case
+from case_api.cases.models import Case, CaseStatus
 from case_api.outbox import service as outbox
 from shared.contracts.v1 import CaseChange
 
@@ -63,7 +63,9 @@ async def _mark_answers(session: AsyncSession, cases: dict[Any, Case], changed: 
     )
     for reply in answers:
         case = cases[reply.case_id]
-        if reply.created_at < latest[reply.case_id]:
+        # Closed (with a reason saying how the citizen was answered) or reopened: the mark would bring back a case
+        # nobody has to answer again.
+        if reply.created_at < latest[reply.case_id] or case.status != CaseStatus.REPLIED:
             continue
         failed_at = (reply.finished_at or reply.created_at) if reply.status == ReplyStatus.FAILED else None
         if (case.answer_failed_at is None) != (failed_at is None):
@@ -75,16 +77,21 @@ async def status_events(session: AsyncSession, changed: Sequence[tuple[Reply, st
     """The outbox rows announcing each (reply, actor)'s new status, for the caller's outbox insert; first marks
     the cases whose latest answer failed, or clears the mark (`_mark_answers`), so the events carry it.
 
-    The reply rows already hold their new status, code, reason and attempts. Three queries whatever the number:
-    the cases, their latest answers, and their co-handling departments (who see the case's events too).
+    The reply rows already hold their new status, code, reason and attempts. At most four queries, whatever the
+    number:
+    the cases (again, locked, for those whose answer changed), their latest answers, and their co-handling
+    departments (who see the case's events too).
     """
     if not changed:
         return []
     case_ids = {reply.case_id for reply, _ in changed}
-    # Locked, in one order: an action writing the next answer meanwhile must not cross the mark (or the version).
-    locked = select(Case).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update()
-    cases = {c.id: c for c in (await session.scalars(locked)).all()}
-    await _mark_answers(session, cases, changed)
+    cases = {c.id: c for c in (await session.scalars(select(Case).where(Case.id.in_(case_ids)))).all()}
+    if answered := {reply.case_id for reply, _ in changed if _is_answer(reply)}:
+        # Locked, in one order, and read again: an action writing the next answer meanwhile must not cross the
+        # mark (or the version). Only these: acknowledgements and rating requests change nothing on the case.
+        locked = select(Case).where(Case.id.in_(answered)).order_by(Case.id).with_for_update()
+        (await session.scalars(locked.execution_options(populate_existing=True))).all()
+        await _mark_answers(session, cases, changed)
     helpers = await co_handlers(session, list(cases))
     rows = []
     for reply, actor in changed:
