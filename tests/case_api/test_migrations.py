@@ -49,13 +49,15 @@ async def test_downgrade_to_base_and_up_again(database_url: str) -> None:
 async def test_rows_already_there_are_carried_into_the_new_meanings(database_url: str) -> None:
     """0012: a department's earlier returns keep counting as returns once transfers carry a kind. 0013: intake's
     automatic dispatches read "dispatch" on the trail, as operators' do. 0016: a replied case whose latest answer
-    had failed comes back to the queue (an earlier answer delivered, and a later rating request, change nothing)."""
+    had failed comes back to the queue (an earlier answer delivered, and a later rating request, change nothing), and
+    an answered case's closing counts as having asked for a rating, as every such closing did."""
     engine = make_engine(database_url)
     async with make_sessionmaker(engine)() as session, session.begin():
-        await intake_batch(session, [routed("m1")], tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)
+        items = [routed("m1"), routed("m2", sender="oClosed")]
+        await intake_batch(session, items, tz=ZoneInfo("Asia/Shanghai"), policy=POLICY)
     await asyncio.to_thread(downgrade, database_url, "20261125_0011")
     async with engine.begin() as conn:
-        case_id = (await conn.execute(text("SELECT id FROM cases"))).scalar_one()
+        case_id, closed_id = (await conn.execute(text("SELECT id FROM cases ORDER BY number"))).scalars().all()
         for row_id, target in ((uuid.uuid4(), "market"), (uuid.uuid4(), None)):
             await conn.execute(
                 text(
@@ -76,7 +78,11 @@ async def test_rows_already_there_are_carried_into_the_new_meanings(database_url
             ),
             {"id": uuid.uuid4().hex, "case_id": case_id, "at": datetime(2026, 11, 2, tzinfo=UTC)},
         )
-        await conn.execute(text("UPDATE cases SET status = 'replied'"))
+        await conn.execute(text("UPDATE cases SET status = 'replied' WHERE id = :id"), {"id": case_id})
+        await conn.execute(
+            text("UPDATE cases SET status = 'closed', closed_at = :at, replied_at = :at WHERE id = :id"),
+            {"id": closed_id, "at": datetime(2026, 11, 3, tzinfo=UTC)},
+        )
         for hour, automatic, status in ((10, False, "delivered"), (11, False, "failed"), (12, True, "delivered")):
             await conn.execute(
                 text(
@@ -96,10 +102,12 @@ async def test_rows_already_there_are_carried_into_the_new_meanings(database_url
     await asyncio.to_thread(upgrade, database_url, "head")
     async with engine.connect() as conn:
         kinds = (await conn.execute(text("SELECT to_department_id, kind FROM case_transfers"))).all()
-        actions = (await conn.execute(text("SELECT action FROM audit_entries ORDER BY action"))).scalars().all()
+        trail = text("SELECT action FROM audit_entries WHERE case_id = :id ORDER BY action")
+        actions = (await conn.execute(trail, {"id": case_id})).scalars().all()
     async with make_sessionmaker(engine)() as session:
-        [case] = (await session.scalars(select(Case))).all()
+        case, closed = (await session.scalars(select(Case).order_by(Case.number))).all()
     await engine.dispose()
     assert sorted(kinds, key=lambda r: r[0] or "") == [(None, "return"), ("market", "transfer")]
     assert actions == ["created", "dispatch"]
     assert case.answer_failed_at == datetime(2026, 11, 2, 11, tzinfo=UTC)
+    assert (case.rating_requested_at, closed.rating_requested_at) == (None, datetime(2026, 11, 3, tzinfo=UTC))
