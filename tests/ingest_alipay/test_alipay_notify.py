@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
@@ -86,20 +87,15 @@ async def test_a_notify_signed_in_the_content_type_charset_is_accepted_and_store
 ) -> None:
     # Signed and encoded in GBK, but the charset only in the header: no `charset` field in the form.
     params = {"service": SERVICE_MESSAGE, "sign_type": "RSA2", "biz_content": TEXT_MESSAGE}
-    params["sign"] = sign(signing_content(params, exclude_sign_type=False), alipay_key, charset="GBK")
-    settings = Settings(
-        accounts_file=alipay_accounts_file, kafka=kafka_settings, outbound=OutboundSettings(enabled=False)
-    )
-    async with serving(create_app(settings)) as client:
-        response = await client.post(
-            "/webhooks/alipay/city",
-            content=urlencode(params, encoding="gbk"),
-            headers={"content-type": "application/x-www-form-urlencoded; charset=GBK"},
-        )
+    body = signed_form(alipay_key, params, encoding="gbk")
+    response = await notify(kafka_settings, alipay_accounts_file, body, f"{FORM}; charset=GBK")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/xml;charset=GBK"  # answered in the charset it was sent in
     [raw] = await read_topic(kafka_settings, kafka_settings.topics.inbox_messages, expect=1)
     assert InboundMessageRecord.from_bytes(raw.value).data.text == "你好，小区门口路灯坏了"
+
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def signed_form(alipay_key: RSAPrivateKey, params: dict[str, str], *, encoding: str) -> str:
@@ -108,11 +104,11 @@ def signed_form(alipay_key: RSAPrivateKey, params: dict[str, str], *, encoding: 
     return urlencode(signed, encoding=encoding)
 
 
-def app_settings(kafka_settings: KafkaSettings, accounts_file: Path) -> Settings:
-    return Settings(accounts_file=accounts_file, kafka=kafka_settings, outbound=OutboundSettings(enabled=False))
-
-
-FORM = "application/x-www-form-urlencoded"
+async def notify(kafka_settings: KafkaSettings, accounts_file: Path, body: str, content_type: str) -> httpx.Response:
+    """One notify posted to a running ingest-alipay (delivery off), as Alipay's gateway sends it."""
+    settings = Settings(accounts_file=accounts_file, kafka=kafka_settings, outbound=OutboundSettings(enabled=False))
+    async with serving(create_app(settings)) as client:
+        return await client.post("/webhooks/alipay/city", content=body, headers={"content-type": content_type})
 
 
 @pytest.mark.parametrize(
@@ -133,12 +129,9 @@ async def test_the_content_type_charset_is_read_as_mime_defines_it(
 ) -> None:
     # A genuine GBK notify whose charset is only in the header.
     params = {"service": SERVICE_MESSAGE, "sign_type": "RSA2", "biz_content": TEXT_MESSAGE}
-    async with serving(create_app(app_settings(kafka_settings, alipay_accounts_file))) as client:
-        response = await client.post(
-            "/webhooks/alipay/city",
-            content=signed_form(alipay_key, params, encoding="gbk"),
-            headers={"content-type": content_type},
-        )
+    response = await notify(
+        kafka_settings, alipay_accounts_file, signed_form(alipay_key, params, encoding="gbk"), content_type
+    )
 
     assert response.status_code == 200, response.text
     # The answer is one Alipay can read: well-formed, signed, declaring the charset by one clean name.
@@ -172,12 +165,8 @@ async def test_every_charset_alipay_uses_is_read_and_answered_by_its_canonical_n
 ) -> None:
     biz_content = TEXT_MESSAGE.replace("你好，小区门口路灯坏了", text)
     params = {"service": SERVICE_MESSAGE, "sign_type": "RSA2", "charset": label, "biz_content": biz_content}
-    async with serving(create_app(app_settings(kafka_settings, alipay_accounts_file))) as client:
-        response = await client.post(
-            "/webhooks/alipay/city",
-            content=signed_form(alipay_key, params, encoding=written_in),
-            headers={"content-type": FORM},
-        )
+    body = signed_form(alipay_key, params, encoding=written_in)
+    response = await notify(kafka_settings, alipay_accounts_file, body, FORM)
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == f"text/xml;charset={answered_in}"
@@ -214,12 +203,9 @@ async def test_a_charset_alipay_does_not_use_is_refused_by_name(
     if field is not None:
         params["charset"] = field
     content_type = f"{FORM}; charset={header}" if header is not None else FORM
-    async with serving(create_app(app_settings(kafka_settings, alipay_accounts_file))) as client:
-        response = await client.post(
-            "/webhooks/alipay/city",
-            content=signed_form(alipay_key, params, encoding="utf-8"),
-            headers={"content-type": content_type},
-        )
+    response = await notify(
+        kafka_settings, alipay_accounts_file, signed_form(alipay_key, params, encoding="utf-8"), content_type
+    )
 
     assert response.status_code == 400, response.text
     assert f"unknown charset '{named}'" in response.json()["detail"]

@@ -110,7 +110,7 @@ async def queue(
         returns = select(CaseTransfer.case_id).where(CaseTransfer.kind == TransferKind.RETURN.value)
         conditions.append(Case.id.in_(returns) if returned else Case.id.not_in(returns))
     if answer_failed is not None:
-        conditions.append(Case.answer_failed_at.is_not(None) if answer_failed else Case.answer_failed_at.is_(None))
+        conditions.append(failed if answer_failed else ~failed)
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Case.subject.like(f"%{escaped}%", escape="\\"))

@@ -78,9 +78,8 @@ async def status_events(session: AsyncSession, changed: Sequence[tuple[Reply, st
     the cases whose latest answer failed, or clears the mark (`_mark_answers`), so the events carry it.
 
     The reply rows already hold their new status, code, reason and attempts. At most four queries, whatever the
-    number:
-    the cases (again, locked, for those whose answer changed), their latest answers, and their co-handling
-    departments (who see the case's events too).
+    number: the cases (again, locked, for those whose answer changed), their latest answers, and their
+    co-handling departments (who see the case's events too).
     """
     if not changed:
         return []
